@@ -1,0 +1,1 @@
+"""model-rollout inference gateway (KServe v2 / Triton HTTP protocol)."""

@@ -1,0 +1,1 @@
+"""model-rollout control plane: API models, CRDs, rollout engine, operator, CLI."""
