@@ -1,0 +1,1 @@
+"""The custom resources' API: pydantic models are the source of truth for the CRDs."""
