@@ -1,0 +1,103 @@
+"""The data that crosses the engine's boundary: facts in, a new status and actions out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from ..api.v1alpha1 import ExperimentStatus
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One version's value of one metric over the analysis window.
+
+    `value` None means no data. For proportions (accuracy) `successes`/`samples` are the raw
+    counts, which the statistical test needs; for rates and latencies `samples` is the number
+    of requests behind the value.
+    """
+
+    value: float | None
+    samples: int = 0
+    successes: int | None = None
+
+
+@dataclass(frozen=True)
+class MetricObservation:
+    """What the metrics provider saw for one `analysis.metrics[]` entry."""
+
+    metric: str
+    candidate: Measurement
+    baseline: Measurement | None = None
+    error: str | None = None  # the provider failed (e.g. Prometheus unreachable): never a pass
+
+
+@dataclass(frozen=True)
+class ObservationPlan:
+    """What to measure now: which metrics, for which versions, over which window."""
+
+    metrics: tuple[str, ...]
+    baseline_version: str
+    candidate_version: str
+    # Proportions are tested on everything since the candidate first got traffic (an
+    # always-valid test looks at cumulative evidence); rate-like metrics use their own window.
+    since: datetime
+
+
+@dataclass(frozen=True)
+class World:
+    """Facts about the cluster the engine may not look up itself."""
+
+    baseline_ready: bool
+    candidate_ready: bool
+    baseline_version: str | None = None  # Triton version numbers, as the gateway labels metrics
+    candidate_version: str | None = None
+    candidate_problem: str | None = None  # the candidate can never become Ready (Rejected, Failed)
+    baseline_problem: str | None = None
+
+
+@dataclass(frozen=True)
+class UserIntent:
+    """What people asked for by hand (spec.paused, annotations, or the `modelrollout` CLI)."""
+
+    paused: bool = False
+    approve: bool = False  # pass the current manual gate
+    promote: bool = False  # promote now, skipping the remaining steps
+    abort: bool = False  # roll back now
+
+
+@dataclass(frozen=True)
+class SetTraffic:
+    """Route `candidate_weight` percent to the candidate (the rest to the baseline).
+
+    `shadow_percent` mirrors that share to the candidate. `promoted` means the candidate is the
+    new baseline: the router makes it the stable version at 100 percent.
+    """
+
+    candidate_weight: int
+    shadow_percent: int = 0
+    promoted: bool = False
+    kind: Literal["set-traffic"] = "set-traffic"
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """A Kubernetes Event on the Experiment (every phase change is one)."""
+
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"] = "Normal"
+    kind: Literal["emit-event"] = "emit-event"
+
+
+Action = SetTraffic | EmitEvent
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer: the status to persist, what to do, and when to look again."""
+
+    status: ExperimentStatus
+    actions: tuple[Action, ...] = field(default_factory=tuple)
+    requeue_after: float | None = None  # seconds until the next pass is useful
