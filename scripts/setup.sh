@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up everything model-rollout needs on a fresh Debian machine: the Prometheus server
+# (tests and the demo use the real one), a virtualenv with the project and its dev tools,
+# and the helm/kubectl binaries for the chart tests. Idempotent; safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+export DEBIAN_FRONTEND=noninteractive
+
+if ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing prometheus (Debian package)"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "==> prometheus not installed and not root: Prometheus tests will be skipped" >&2
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  python3 -m venv .venv
+fi
+echo "==> installing the project and its dev tools into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: it is the local CPU wheel; nothing may pull a CUDA build.
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+if [ -f tools/fetch_k8s_tools.sh ]; then
+  echo "==> installing helm and kubectl into .tools/bin"
+  bash tools/fetch_k8s_tools.sh
+fi
+echo "==> setup done"
