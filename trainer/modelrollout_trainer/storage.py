@@ -1,0 +1,169 @@
+"""Local paths and `s3://` objects behind one small interface, with sha256 on both ways.
+
+S3 settings come from the environment as on Kubernetes: boto3 reads the credentials and
+`AWS_ENDPOINT_URL(_S3)`; `S3_ENDPOINT_URL` (KServe, MLflow) is honoured as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import IntegrityError, StorageError, UsageError
+
+log = logging.getLogger(__name__)
+
+SHA256_METADATA_KEY = "sha256"
+SHA256_SIDECAR_SUFFIX = ".sha256"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def parse_s3(uri: str) -> S3Location:
+    if not is_s3(uri):
+        raise UsageError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise UsageError(f"S3 URI has no bucket: {uri!r}")
+    return S3Location(bucket, key)
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """Join path parts onto a local path or an s3:// prefix."""
+    if is_s3(base):
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+    return str(Path(base).joinpath(*parts))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def s3_client() -> Any:
+    import boto3  # deferred: boto3 is slow to import and only S3 paths need it
+
+    endpoint = os.environ.get("S3_ENDPOINT_URL") or None
+    return boto3.client("s3", endpoint_url=endpoint)
+
+
+def upload_file(source: Path, uri: str, *, sha256: str | None = None, client: Any = None) -> None:
+    """Copy a local file to a local path or S3; with `sha256`, record it beside the object."""
+    if not is_s3(uri):
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != target.resolve():
+            # copy then rename so a reader never sees a half-written file
+            partial = target.with_name(f".{target.name}.partial")
+            shutil.copyfile(source, partial)
+            partial.replace(target)
+        return
+    location = parse_s3(uri)
+    extra: dict[str, Any] = {}
+    if sha256 is not None:
+        # Real S3 verifies ChecksumSHA256 in transit; the metadata copy survives for readers.
+        extra["Metadata"] = {SHA256_METADATA_KEY: sha256}
+        extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
+    client = client or s3_client()
+    try:
+        with source.open("rb") as body:
+            client.put_object(Bucket=location.bucket, Key=location.key, Body=body, **extra)
+    except Exception as error:  # botocore raises many unrelated types
+        raise StorageError(f"cannot upload to {uri}: {error}") from error
+    log.info("uploaded", extra={"fields": {"uri": uri, "bytes": source.stat().st_size}})
+
+
+def upload_text(text: str, uri: str, *, client: Any = None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "body"
+        path.write_text(text, encoding="utf-8")
+        upload_file(path, uri, client=client)
+
+
+def download_file(uri: str, target: Path, *, client: Any = None) -> None:
+    """Copy a local path or S3 object to `target` (no integrity check: see `fetch_verified`)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not is_s3(uri):
+        source = Path(uri)
+        if not source.is_file():
+            raise StorageError(f"no such file: {uri}")
+        shutil.copyfile(source, target)
+        return
+    location = parse_s3(uri)
+    client = client or s3_client()
+    try:
+        client.download_file(location.bucket, location.key, str(target))
+    except Exception as error:
+        raise StorageError(f"cannot download {uri}: {error}") from error
+
+
+def recorded_sha256(uri: str, *, client: Any = None) -> str | None:
+    """The sha256 stored beside an artifact: S3 object metadata, else a `.sha256` sidecar."""
+    if is_s3(uri):
+        location = parse_s3(uri)
+        client = client or s3_client()
+        try:
+            head = client.head_object(Bucket=location.bucket, Key=location.key)
+        except Exception as error:
+            raise StorageError(f"cannot read {uri}: {error}") from error
+        value = head.get("Metadata", {}).get(SHA256_METADATA_KEY)
+        if value:
+            return str(value).lower()
+    with tempfile.TemporaryDirectory() as tmp:
+        sidecar = Path(tmp) / "sidecar"
+        try:
+            download_file(uri + SHA256_SIDECAR_SUFFIX, sidecar, client=client)
+        except StorageError:
+            return None
+        text = sidecar.read_text(encoding="utf-8").split()
+    return text[0].lower() if text else None
+
+
+def fetch_verified(
+    uri: str, target: Path, *, expected_sha256: str | None = None, client: Any = None
+) -> str:
+    """Download `uri` to `target` only if its sha256 matches; return the sha256.
+
+    The expected hash comes from the caller (e.g. ModelVersion.status.artifact.sha256) or,
+    failing that, from the hash recorded beside the artifact at upload. A mismatch leaves
+    `target` untouched.
+    """
+    expected = (expected_sha256 or recorded_sha256(uri, client=client) or "").lower()
+    if not expected:
+        raise UsageError(f"no sha256 to verify {uri} against: pass --sha256")
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise UsageError(f"--sha256 must be 64 hex digits, got {expected!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        partial = Path(tmp) / target.name
+        download_file(uri, partial, client=client)
+        actual = sha256_file(partial)
+        if actual != expected:
+            raise IntegrityError(
+                f"artifact {uri} refused: sha256 is {actual}, expected {expected}"
+            )
+        partial.replace(target)
+    return actual
