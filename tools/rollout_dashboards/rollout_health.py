@@ -1,0 +1,240 @@
+"""The "Rollout health" dashboard: what users of one model experience during a rollout."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dashboard_builders
+from grafana_foundation_sdk.models import dashboard as dashboard_models
+
+from rollout_dashboards import metrics as m
+from rollout_dashboards.panels import (
+    Query,
+    annotation,
+    datasource_variable,
+    label_variable,
+    phase_timeline,
+    row,
+    time_series,
+)
+from rollout_dashboards.promql import quantile, selector, wilson_bound
+
+UID = "modelrollout-health"
+
+_MODEL = {"model": "$model"}
+_EXPERIMENT = {"model": "$model", "experiment": "$experiment"}
+_BY_VERSION = "model, version"
+
+
+def _rate(metric: str, by: str, **matchers: str) -> str:
+    return f"sum by ({by}) (rate({selector(metric, **matchers)}[$__rate_interval]))"
+
+
+def _increase(metric: str, by: str, window: str, **matchers: str) -> str:
+    return f"sum by ({by}) (increase({selector(metric, **matchers)}[{window}]))"
+
+
+def _feedback(window: str) -> tuple[str, str]:
+    correct = _increase(m.FEEDBACK_CORRECT, _BY_VERSION, window, **_MODEL)
+    total = _increase(m.FEEDBACK, _BY_VERSION, window, **_MODEL)
+    return correct, total
+
+
+def _counter_event(metric: str, matchers: dict[str, str]) -> str:
+    # A counter born at 1 shows no increase(): also mark series that are new in the window.
+    series = selector(metric, **matchers)
+    return f"increase({series}[2m]) > 0 or ({series} > 0 unless {series} offset 2m)"
+
+
+def _option(value: str) -> dashboard_models.VariableOption:
+    return dashboard_models.VariableOption(text=value, value=value, selected=True)
+
+
+def traffic_panels() -> list[dashboard_builders.Panel]:
+    return [
+        time_series(
+            "Traffic weight per version",
+            "Weight (0-100) each gateway applies to each version; max over gateway replicas.",
+            [
+                Query(
+                    f"max by (model, version, route) ({selector(m.TRAFFIC_WEIGHT, **_MODEL)})",
+                    "{{model}} v{{version}} ({{route}})",
+                )
+            ],
+            unit="percent",
+            stepped=True,
+            min_value=0,
+            max_value=100,
+        ),
+        time_series(
+            "Requests per second by version",
+            "Inference requests answered, by the version and route that answered them.",
+            [
+                Query(
+                    _rate(m.REQUESTS, "model, version, route", **_MODEL),
+                    "{{model}} v{{version}} ({{route}})",
+                )
+            ],
+            unit="reqps",
+            stacked=True,
+        ),
+        phase_timeline(
+            "Experiment phase",
+            "Lit while the experiment is in that phase (Progressing, Paused, Promoting, ...).",
+            Query(
+                f"max by (experiment, phase) ({selector(m.EXPERIMENT_PHASE, **_EXPERIMENT)}) == 1",
+                "{{experiment}}: {{phase}}",
+            ),
+        ),
+        time_series(
+            "Canary weight and step",
+            "The candidate's weight and the current step as the operator decided them.",
+            [
+                Query(
+                    f"max by (experiment) ({selector(m.EXPERIMENT_WEIGHT, **_EXPERIMENT)})",
+                    "{{experiment}} weight",
+                ),
+                Query(
+                    f"max by (experiment) ({selector(m.EXPERIMENT_STEP, **_EXPERIMENT)})",
+                    "{{experiment}} step",
+                ),
+            ],
+            unit="none",
+            stepped=True,
+            width=24,
+        ),
+    ]
+
+
+def quality_panels() -> list[dashboard_builders.Panel]:
+    correct, total = _feedback("$window")
+    return [
+        time_series(
+            "Accuracy per version (95% Wilson interval)",
+            "Correct / total feedback over $window per version, with the Wilson score interval "
+            "the analysis reasons with, and the accuracy bound you set in the variable.",
+            [
+                Query(f"({correct}) / ({total})", "v{{version}} accuracy"),
+                Query(wilson_bound(correct, total, upper=False), "v{{version}} lower"),
+                Query(wilson_bound(correct, total, upper=True), "v{{version}} upper"),
+                Query("vector($accuracy_bound)", "bound"),
+            ],
+            unit="percentunit",
+            min_value=0,
+            max_value=1,
+        ),
+        time_series(
+            "Feedback samples per version",
+            "Labels joined to predictions over $window: the sample size behind the accuracy.",
+            [Query(total, "{{model}} v{{version}}")],
+            unit="short",
+            bars=True,
+        ),
+        time_series(
+            "Shadow agreement",
+            "Mirrored requests by outcome: the shadow version agreed, disagreed or failed.",
+            [
+                Query(
+                    _rate(m.SHADOW_REQUESTS, "model, version, outcome", **_MODEL),
+                    "{{model}} v{{version}} {{outcome}}",
+                )
+            ],
+            unit="reqps",
+            stacked=True,
+        ),
+        time_series(
+            "Feedback dropped",
+            "Labels that found no logged prediction (unknown, expired or evicted request ids).",
+            [Query(_rate(m.FEEDBACK_DROPPED, "model, reason", **_MODEL), "{{model}} {{reason}}")],
+            unit="reqps",
+        ),
+    ]
+
+
+def latency_and_error_panels() -> list[dashboard_builders.Panel]:
+    latency = [
+        Query(quantile(q, m.REQUEST_DURATION, _BY_VERSION, _MODEL), f"v{{{{version}}}} p{label}")
+        for q, label in ((0.5, "50"), (0.95, "95"), (0.99, "99"))
+    ]
+    errors = selector(m.REQUESTS, model="$model", code="5..")
+    return [
+        time_series(
+            "Latency p50 / p95 / p99 per version",
+            "Time to answer at the gateway, from modelrollout_request_duration_seconds.",
+            latency,
+            unit="s",
+            width=24,
+        ),
+        time_series(
+            "Error rate per version",
+            "Share of requests answered with a 5xx status.",
+            [
+                Query(
+                    f"sum by ({_BY_VERSION}) (rate({errors}[$__rate_interval])) / "
+                    + _rate(m.REQUESTS, _BY_VERSION, **_MODEL),
+                    "{{model}} v{{version}}",
+                )
+            ],
+            unit="percentunit",
+        ),
+        time_series(
+            "Fallback rate",
+            "Share of the model's requests answered by the baseline because the named version "
+            "failed (error) or timed out.",
+            [
+                Query(
+                    _rate(m.FALLBACKS, "model, version, reason", **_MODEL)
+                    + " / on (model) group_left "
+                    + _rate(m.REQUESTS, "model", **_MODEL),
+                    "{{model}} v{{version}} {{reason}}",
+                )
+            ],
+            unit="percentunit",
+        ),
+    ]
+
+
+def build() -> dashboard_builders.Dashboard:
+    board = (
+        dashboard_builders.Dashboard("Model rollout / Rollout health")
+        .uid(UID)
+        .description("Per model: traffic split, accuracy, latency, errors and experiment phase.")
+        .tags(["model-rollout"])
+        .refresh("30s")
+        .time("now-3h", "now")
+        .with_variable(datasource_variable())
+        .with_variable(label_variable("model", "Model", f"label_values({m.REQUESTS}, model)"))
+        .with_variable(
+            label_variable(
+                "experiment",
+                "Experiment",
+                f'label_values({m.EXPERIMENT_PHASE}{{model=~"$model"}}, experiment)',
+            )
+        )
+        .with_variable(
+            dashboard_builders.CustomVariable("window")
+            .label("Accuracy window")
+            .values("5m,15m,30m,1h,3h")
+            .current(_option("15m"))
+        )
+        .with_variable(
+            dashboard_builders.TextBoxVariable("accuracy_bound")
+            .label("Accuracy bound")
+            .default_value("0.85")
+            .current(_option("0.85"))
+        )
+        .annotation(
+            annotation(
+                "Steps", f"changes({selector(m.EXPERIMENT_STEP, **_EXPERIMENT)}[2m]) > 0", "blue"
+            )
+        )
+        .annotation(annotation("Promotions", _counter_event(m.PROMOTIONS, _EXPERIMENT), "green"))
+        .annotation(annotation("Rollbacks", _counter_event(m.ROLLBACKS, _EXPERIMENT), "red"))
+    )
+    for title, panels in (
+        ("Traffic", traffic_panels()),
+        ("Quality", quality_panels()),
+        ("Latency and errors", latency_and_error_panels()),
+    ):
+        board = board.with_row(row(title))
+        for panel in panels:
+            board = board.with_panel(panel)
+    return board
