@@ -1,0 +1,1 @@
+"""Backends that answer inference requests: embedded ONNX Runtime and remote Triton."""

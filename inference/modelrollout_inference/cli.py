@@ -1,0 +1,89 @@
+"""`modelrollout-gateway serve ...`: the gateway process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+from pydantic import ValidationError
+
+from .serving.app import Background, GatewayApp
+from .serving.gateway import Gateway
+from .settings import GatewaySettings
+from .watching import ConfigMapWatcher, kube_client, watch_routing_file
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelrollout-gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve models over the KServe v2 HTTP protocol")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--model-repository", type=Path)
+    serve.add_argument("--routing-file", type=Path)
+    serve.add_argument("--watch-configmaps", action="store_true", default=None)
+    serve.add_argument("--namespace")
+    serve.add_argument("--prediction-log-dir", type=Path)
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def configure_logging(level: str, as_json: bool) -> None:
+    numeric = logging.getLevelName(level.upper())
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        cache_logger_on_first_use=True,
+    )
+
+
+def build_app(settings: GatewaySettings) -> GatewayApp:
+    gateway = Gateway(settings)
+    background: list[Background] = []
+    if settings.routing_file is not None:
+        routing_file = settings.routing_file
+        background.append(lambda: watch_routing_file(gateway, routing_file))
+    if settings.watch_configmaps:
+        namespace = settings.namespace
+        background.append(
+            lambda: ConfigMapWatcher(gateway, kube_client(settings), namespace).run()
+        )
+    return GatewayApp(gateway, background)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    overrides = {
+        key: value for key, value in vars(arguments).items()
+        if key != "command" and value is not None
+    }
+    try:
+        settings = GatewaySettings(**overrides)
+    except ValidationError as exc:
+        print(f"modelrollout-gateway: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_json)
+    app = build_app(settings)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        lifespan="on", access_log=False, log_level=settings.log_level,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

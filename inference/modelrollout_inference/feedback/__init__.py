@@ -1,0 +1,1 @@
+"""Ground truth: joining labels to logged predictions and judging correctness."""

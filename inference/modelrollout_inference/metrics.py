@@ -1,0 +1,106 @@
+"""The gateway's Prometheus metrics: names and labels are a contract (docs/contracts.md §1).
+
+Each Gateway owns its own registry (several gateways can live in one test process). Label
+children are cached: `.labels()` costs microseconds, and the hot path is microseconds.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REQUESTS_TOTAL = "modelrollout_requests_total"
+REQUEST_DURATION_SECONDS = "modelrollout_request_duration_seconds"
+FALLBACKS_TOTAL = "modelrollout_fallbacks_total"
+FEEDBACK_TOTAL = "modelrollout_feedback_total"
+FEEDBACK_CORRECT_TOTAL = "modelrollout_feedback_correct_total"
+FEEDBACK_DROPPED_TOTAL = "modelrollout_feedback_dropped_total"
+TRAFFIC_WEIGHT = "modelrollout_traffic_weight"
+SHADOW_REQUESTS_TOTAL = "modelrollout_shadow_requests_total"
+PREDICTION_LOG_DROPPED_TOTAL = "modelrollout_prediction_log_dropped_total"
+
+# Sub-millisecond resolution for embedded ONNX Runtime, up to seconds for remote GPUs.
+DURATION_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01,
+    0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)
+
+ROUTES = ("stable", "candidate", "shadow")
+
+
+def _base(name: str) -> str:
+    # prometheus-client appends `_total` to counters itself.
+    return name.removesuffix("_total")
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            _base(REQUESTS_TOTAL), "Inference requests answered (code = HTTP status).",
+            ["model", "version", "route", "code"], registry=r,
+        )
+        self.duration = Histogram(
+            REQUEST_DURATION_SECONDS, "Time to answer an inference request.",
+            ["model", "version", "route"], buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.fallbacks = Counter(
+            _base(FALLBACKS_TOTAL), "Candidate failed and the baseline answered "
+            "(version = the one that failed).", ["model", "version", "reason"], registry=r,
+        )
+        self.feedback = Counter(
+            _base(FEEDBACK_TOTAL), "Labels joined to a logged prediction.",
+            ["model", "version"], registry=r,
+        )
+        self.feedback_correct = Counter(
+            _base(FEEDBACK_CORRECT_TOTAL), "Joined labels whose prediction was correct.",
+            ["model", "version"], registry=r,
+        )
+        self.feedback_dropped = Counter(
+            _base(FEEDBACK_DROPPED_TOTAL), "Labels that found no prediction.",
+            ["model", "reason"], registry=r,
+        )
+        self.traffic_weight = Gauge(
+            TRAFFIC_WEIGHT, "Traffic weight (0..100) currently applied.",
+            ["model", "version", "route"], registry=r,
+        )
+        self.shadow = Counter(
+            _base(SHADOW_REQUESTS_TOTAL), "Mirrored requests by outcome (agree, disagree, error).",
+            ["model", "version", "outcome"], registry=r,
+        )
+        self.log_dropped = Counter(
+            _base(PREDICTION_LOG_DROPPED_TOTAL),
+            "Prediction-log records dropped because the writer fell behind.", registry=r,
+        )
+        self._answered: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_answer(self, model: str, version: str, route: str, code: int, seconds: float) -> None:
+        key = (model, version, route, code)
+        children = self._answered.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(model, version, route, str(code)),
+                self.duration.labels(model, version, route),
+            )
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def set_weights(self, model: str, weights: list[tuple[str, str, float]]) -> None:
+        """Replace a model's weight series with (version, route, weight); stale ones removed."""
+        for labels in list(_label_sets(self.traffic_weight)):
+            if labels[0] == model:
+                self.traffic_weight.remove(*labels)
+        for version, route, weight in weights:
+            self.traffic_weight.labels(model, version, route).set(weight)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _label_sets(gauge: Gauge) -> list[tuple[str, ...]]:
+    return [
+        tuple(sample.labels[name] for name in ("model", "version", "route"))
+        for metric in gauge.collect()
+        for sample in metric.samples
+    ]

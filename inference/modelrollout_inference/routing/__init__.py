@@ -1,0 +1,1 @@
+"""Routing tables and the sticky assignment of requests to model versions."""

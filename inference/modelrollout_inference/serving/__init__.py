@@ -1,0 +1,1 @@
+"""The gateway: routing requests to backends, and its HTTP face."""

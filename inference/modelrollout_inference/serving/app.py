@@ -1,0 +1,264 @@
+"""The HTTP face: a lean ASGI app (no framework) speaking KServe v2 plus admin and metrics.
+
+A framework router and request objects cost tens of microseconds per request, more than the
+embedded model itself; this dispatches on split path segments and reads headers once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from ..errors import BadRequest, GatewayError, NotFound, PayloadTooLarge, Unauthorized
+from ..protocol.decoding import decode_infer_request
+from ..protocol.encoding import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, encode_infer_response
+from ..routing.table import RoutingTable
+from .feedbacking import parse_feedback, record_feedback
+from .gateway import Gateway
+
+log = structlog.get_logger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Background = Callable[[], Coroutine[Any, Any, None]]
+
+SERVER_METADATA = orjson.dumps(
+    {"name": "modelrollout-gateway", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
+)
+
+
+class GatewayApp:
+    def __init__(self, gateway: Gateway, background: list[Background] | None = None) -> None:
+        self.gateway = gateway
+        self._background = background or []
+        self._tasks: list[asyncio.Task[None]] = []
+        token = gateway.settings.admin_token
+        self._admin_token = token.get_secret_value().encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.gateway.start()
+                    self._tasks = [asyncio.create_task(job()) for job in self._background]
+                except Exception as exc:
+                    log.exception("gateway failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                await self.gateway.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        parts = scope["path"].strip("/").split("/")
+        try:
+            if parts[0] == "v2":
+                await self._v2(method, parts, scope, receive, send, started)
+            elif parts == ["metrics"] and method == "GET":
+                await _respond(send, 200, self.gateway.metrics.exposition(),
+                               b"text/plain; version=0.0.4; charset=utf-8")
+            elif parts[0] == "admin" and parts[1:2] == ["routing"]:
+                await self._admin(method, parts[2:], scope, receive, send)
+            else:
+                raise NotFound(f"no route for {method} {scope['path']}")
+        except GatewayError as exc:
+            await _error(send, exc.status, exc.message)
+        except Exception:  # nothing a request does may take the process down
+            log.exception("request failed", path=scope["path"])
+            await _error(send, 500, "internal error in the gateway")
+
+    async def _v2(
+        self, method: str, parts: list[str], scope: Scope, receive: Receive, send: Send,
+        started: float,
+    ) -> None:
+        n = len(parts)
+        if n == 1 and method == "GET":
+            return await _respond(send, 200, SERVER_METADATA)
+        if n == 3 and parts[1] == "health" and method == "GET":
+            if parts[2] == "live" or (parts[2] == "ready" and self.gateway.ready):
+                return await _respond(send, 200, b"")
+            return await _error(send, 503, "not ready")
+        if n < 3 or parts[1] != "models":
+            raise NotFound(f"no route for {method} {scope['path']}")
+        model = parts[2]
+        version: str | None = None
+        rest = parts[3:]
+        if len(rest) >= 2 and rest[0] == "versions":
+            version, rest = rest[1], rest[2:]
+        if rest == ["infer"] and method == "POST":
+            return await self._infer(model, version, scope, receive, send, started)
+        if rest == ["feedback"] and method == "POST" and version is None:
+            return await self._feedback(model, scope, receive, send)
+        if rest == [] and method == "GET":
+            return await self._metadata(model, version, send)
+        if rest == ["ready"] and method == "GET":
+            _, backend = await self.gateway.backend_for(model, version)
+            if backend.is_ready():
+                return await _respond(send, 200, b"")
+            return await _error(send, 503, f"model '{model}' is not ready")
+        raise NotFound(f"no route for {method} {scope['path']}")
+
+    async def _infer(
+        self, model: str, version: str | None, scope: Scope, receive: Receive, send: Send,
+        started: float,
+    ) -> None:
+        headers = _headers(scope)
+        if not self.gateway.knows(model):
+            raise NotFound(f"unknown model '{model}'")
+        body = await _read_body(receive, headers, self.gateway.settings.max_request_bytes)
+        raw_length = headers.get("inference-header-content-length")
+        try:
+            header_length = int(raw_length) if raw_length is not None else None
+        except ValueError:
+            raise BadRequest(
+                f"Inference-Header-Content-Length {raw_length!r} is not an integer"
+            ) from None
+        request = decode_infer_request(body, header_length, headers.get("x-request-id"))
+        answer = await self.gateway.infer(model, version, request, headers, started)
+        payload, json_length = encode_infer_response(
+            model=model, version=answer.version, request=request, outputs=answer.outputs
+        )
+        extra = [
+            (b"x-request-id", request.request_id.encode()),
+            (b"x-model-version", answer.version.encode()),
+            (b"x-model-route", answer.route.encode()),
+        ]
+        if json_length is None:
+            await _respond(send, 200, payload, JSON_CONTENT_TYPE, extra)
+        else:
+            extra.append((b"inference-header-content-length", str(json_length).encode()))
+            await _respond(send, 200, payload, BINARY_CONTENT_TYPE, extra)
+
+    async def _feedback(self, model: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.gateway.knows(model):
+            raise NotFound(f"unknown model '{model}'")
+        headers = _headers(scope)
+        document = _json(await _read_body(receive, headers, self.gateway.settings.max_request_bytes))
+        result = record_feedback(
+            model, parse_feedback(document), memory=self.gateway.memory,
+            metrics=self.gateway.metrics, prediction_log=self.gateway.prediction_log,
+        )
+        status = 400 if result["errors"] and not result["joined"] else 200
+        await _respond(send, status, orjson.dumps(result))
+
+    async def _metadata(self, model: str, version: str | None, send: Send) -> None:
+        _, backend = await self.gateway.backend_for(model, version)
+        document = {
+            "name": model,
+            "versions": self.gateway.versions_of(model),
+            "platform": "onnxruntime_onnx",
+            "inputs": [spec.as_metadata() for spec in backend.inputs],
+            "outputs": [spec.as_metadata() for spec in backend.outputs],
+        }
+        await _respond(send, 200, orjson.dumps(document))
+
+    async def _admin(
+        self, method: str, rest: list[str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        headers = _headers(scope)
+        if self._admin_token is not None:
+            given = headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if not hmac.compare_digest(given, self._admin_token):
+                raise Unauthorized("admin endpoints need 'Authorization: Bearer <token>'")
+        tables = self.gateway.tables
+        if not rest and method == "GET":
+            body = b"[" + b",".join(a.table.to_json().encode() for a in tables.values()) + b"]"
+            return await _respond(send, 200, body)
+        if len(rest) != 1:
+            raise NotFound(f"no admin route for {method} {scope['path']}")
+        model = rest[0]
+        if method == "GET":
+            if model not in tables:
+                raise NotFound(f"no routing table for model '{model}'")
+            return await _respond(send, 200, tables[model].table.to_json().encode())
+        if method == "PUT":
+            body = await _read_body(receive, headers, self.gateway.settings.max_request_bytes)
+            try:
+                table = RoutingTable.model_validate_json(body)
+            except ValidationError as exc:
+                raise BadRequest(f"invalid routing table: {_pydantic_message(exc)}") from None
+            if table.model != model:
+                raise BadRequest(f"table is for model '{table.model}', the path names '{model}'")
+            applied = await self.gateway.apply(table, source="admin")
+            return await _respond(send, 200, orjson.dumps({"applied": applied}))
+        if method == "DELETE":
+            if not await self.gateway.remove(model):
+                raise NotFound(f"no routing table for model '{model}'")
+            return await _respond(send, 200, orjson.dumps({"removed": True}))
+        raise NotFound(f"no admin route for {method} {scope['path']}")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'table'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON_CONTENT_TYPE,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers += extra
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(send: Send, status: int, message: str) -> None:
+    await _respond(send, status, orjson.dumps({"error": message}))

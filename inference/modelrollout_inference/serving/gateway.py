@@ -1,0 +1,269 @@
+"""The gateway core: choose a version, answer with fallback, mirror, remember, log.
+
+No HTTP here: the ASGI layer (`serving/app.py`) decodes and encodes, this module decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from ..backends.base import ModelBackend
+from ..backends.building import BackendPool, route_key
+from ..errors import BackendFailure, Conflict, GatewayError, NotFound, Unavailable
+from ..feedback.joining import Prediction, PredictionMemory
+from ..logging.records import prediction_record
+from ..logging.writer import PredictionLogWriter
+from ..metrics import GatewayMetrics
+from ..repository import ModelRepository
+from ..routing.hashing import choose, key_point
+from ..routing.table import BinaryCorrectness, Correctness, RoutingTable
+from ..settings import GatewaySettings
+from ..tensors import Array, InferenceRequest
+from .shadowing import Shadower
+from .tables import AppliedTable
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Answer:
+    version: str
+    route: str
+    outputs: dict[str, Array]
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or GatewayMetrics()
+        self.repository = ModelRepository(settings.model_repository)
+        self.pool = BackendPool(settings, self.repository)
+        self.tables: dict[str, AppliedTable] = {}
+        self.memory = PredictionMemory(
+            max_entries=settings.feedback_max_entries, ttl_seconds=settings.feedback_ttl_seconds
+        )
+        self.prediction_log: PredictionLogWriter | None = None
+        if settings.prediction_log_dir is not None:
+            self.prediction_log = PredictionLogWriter(
+                settings.prediction_log_dir,
+                max_bytes=settings.prediction_log_max_bytes,
+                queue_size=settings.prediction_log_queue,
+                s3_uri=settings.prediction_log_s3_uri,
+                on_drop=self.metrics.log_dropped.inc,
+            )
+        self.default_correctness: Correctness = BinaryCorrectness(
+            output=settings.default_output, threshold=settings.default_threshold
+        )
+        self.shadower = Shadower(self.metrics, settings.shadow_max_in_flight)
+        self._apply_lock = asyncio.Lock()
+        self.ready = False
+
+    async def start(self) -> None:
+        if self.prediction_log is not None:
+            self.prediction_log.start()
+        for model in self.repository.models():
+            for version in self.repository.versions(model):
+                await self.pool.for_repository(model, version)
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        await self.shadower.close()
+        await self.pool.close()
+        if self.prediction_log is not None:
+            await asyncio.to_thread(self.prediction_log.close)
+
+    # -- routing tables ------------------------------------------------------------------------
+
+    async def apply(self, table: RoutingTable, source: str) -> bool:
+        """Apply a table; False when it is older than the one applied. Backends load first."""
+        async with self._apply_lock:
+            current = self.tables.get(table.model)
+            if current is not None and table.generation < current.table.generation:
+                if source.startswith("admin"):
+                    raise Conflict(
+                        f"generation {table.generation} is older than the applied "
+                        f"{current.table.generation} for model '{table.model}'"
+                    )
+                log.info("older routing table ignored", model=table.model, source=source,
+                         generation=table.generation, applied=current.table.generation)
+                return False
+            if current is not None and current.table == table:
+                return True
+            backends: dict[str, ModelBackend] = {}
+            for route in table.versions:
+                backends[route.version] = await self.pool.for_route(table.model, route)
+            self.tables[table.model] = AppliedTable.build(table, backends, source)
+            self.metrics.set_weights(table.model, self.tables[table.model].weights())
+            self._retire()
+            log.info("routing table applied", model=table.model, generation=table.generation,
+                     source=source,
+                     weights={v.version: v.weight for v in table.versions})
+            return True
+
+    async def remove(self, model: str) -> bool:
+        async with self._apply_lock:
+            if self.tables.pop(model, None) is None:
+                return False
+            self.metrics.set_weights(model, [])
+            self._retire()
+            log.info("routing table removed", model=model)
+            return True
+
+    def _retire(self) -> None:
+        in_use = {
+            route_key(model, route)
+            for model, applied in self.tables.items()
+            for route in applied.table.versions
+        }
+        self.pool.retire_unused(in_use)
+
+    def knows(self, model: str) -> bool:
+        return model in self.tables or bool(self.repository.versions(model))
+
+    # -- inference -----------------------------------------------------------------------------
+
+    async def infer(
+        self,
+        model: str,
+        version: str | None,
+        request: InferenceRequest,
+        headers: Mapping[str, str],
+        started: float,
+    ) -> Answer:
+        applied = self.tables.get(model)
+        if applied is None or (version is not None and version not in applied.backends):
+            answer = await self._infer_direct(model, version, request, started)
+            correctness = applied.table.correctness if applied else self.default_correctness
+        else:
+            if version is not None:
+                order = [version]
+            else:
+                sticky_by = applied.table.sticky_by
+                key = headers.get(sticky_by.lower()) if sticky_by else None
+                point = key_point(key, model) if key else random.getrandbits(64)
+                order = applied.answer_order(choose(point, applied.slots))
+            answer = await self._answer(model, applied, order, request, started)
+            correctness = applied.table.correctness
+            self.shadower.maybe_mirror(model, applied, request, answer.version, answer.outputs)
+        self._remember(model, request, answer, correctness)
+        return answer
+
+    async def _infer_direct(
+        self, model: str, version: str | None, request: InferenceRequest, started: float
+    ) -> Answer:
+        backend = self.pool.cached(model, version) if version is not None else None
+        if backend is None:
+            versions = self.repository.versions(model)
+            if not versions:
+                raise NotFound(f"unknown model '{model}'")
+            version = version or versions[-1]
+            if version not in versions:
+                raise NotFound(f"unknown version '{version}' of model '{model}'")
+            backend = await self.pool.for_repository(model, version)
+        assert version is not None
+        try:
+            outputs = await backend.infer(request)
+        except GatewayError as exc:
+            self.metrics.observe_answer(model, version, "stable", exc.status,
+                                        time.perf_counter() - started)
+            raise
+        except BackendFailure as exc:
+            self.metrics.observe_answer(model, version, "stable", 503,
+                                        time.perf_counter() - started)
+            raise Unavailable(f"version {version} of model '{model}' cannot answer: {exc}") from exc
+        self.metrics.observe_answer(model, version, "stable", 200, time.perf_counter() - started)
+        return Answer(version, "stable", outputs)
+
+    async def _answer(
+        self,
+        model: str,
+        applied: AppliedTable,
+        order: list[str],
+        request: InferenceRequest,
+        started: float,
+    ) -> Answer:
+        failures: list[tuple[str, str, str]] = []
+        timeout = applied.table.timeout_seconds
+        for version in order:
+            backend = applied.backends[version]
+            route = applied.routes[version]
+            if not backend.is_ready():
+                failures.append((version, "unready", "not ready"))
+                continue
+            try:
+                # asyncio.timeout is a timer handle, not a task: cheap enough for microsecond work.
+                async with asyncio.timeout(timeout):
+                    outputs = await backend.infer(request)
+            except GatewayError as exc:
+                self.metrics.observe_answer(model, version, route, exc.status,
+                                            time.perf_counter() - started)
+                raise
+            except TimeoutError:
+                failures.append((version, "timeout", f"no answer within {timeout}s"))
+                continue
+            except BackendFailure as exc:
+                failures.append((version, exc.reason, str(exc)))
+                continue
+            except Exception as exc:  # a backend bug must not take the request down with it
+                log.exception("backend raised", model=model, version=version)
+                failures.append((version, "error", repr(exc)))
+                continue
+            for failed, reason, message in failures:
+                self.metrics.fallbacks.labels(model, failed, reason).inc()
+                log.debug("fallback", model=model, failed=failed, reason=reason, answered=version,
+                          error=message)
+            self.metrics.observe_answer(model, version, route, 200, time.perf_counter() - started)
+            return Answer(version, route, outputs)
+        first = order[0]
+        self.metrics.observe_answer(model, first, applied.routes[first], 503,
+                                    time.perf_counter() - started)
+        summary = "; ".join(f"version {v}: {reason} ({message})" for v, reason, message in failures)
+        raise Unavailable(f"no version of model '{model}' could answer: {summary}")
+
+    def _remember(
+        self, model: str, request: InferenceRequest, answer: Answer, correctness: Correctness
+    ) -> None:
+        now = time.time()
+        self.memory.remember(
+            request.request_id,
+            Prediction(model, answer.version, answer.route, answer.outputs.get(correctness.output),
+                       correctness, time.monotonic()),
+        )
+        if self.prediction_log is not None:
+            inputs, outputs = request.inputs, answer.outputs
+            self.prediction_log.submit(
+                lambda: prediction_record(
+                    request_id=request.request_id, time=now, model=model, version=answer.version,
+                    route=answer.route, inputs=inputs, outputs=outputs,
+                )
+            )
+
+    # -- metadata ------------------------------------------------------------------------------
+
+    async def backend_for(self, model: str, version: str | None) -> tuple[str, ModelBackend]:
+        applied = self.tables.get(model)
+        if applied is not None:
+            chosen = version or applied.baseline
+            if chosen in applied.backends:
+                return chosen, applied.backends[chosen]
+        versions = self.repository.versions(model)
+        if not versions and applied is None:
+            raise NotFound(f"unknown model '{model}'")
+        chosen = version or versions[-1] if versions else ""
+        if chosen not in versions:
+            raise NotFound(f"unknown version '{version}' of model '{model}'")
+        return chosen, await self.pool.for_repository(model, chosen)
+
+    def versions_of(self, model: str) -> list[str]:
+        applied = self.tables.get(model)
+        found = set(self.repository.versions(model))
+        if applied is not None:
+            found |= set(applied.backends)
+        return sorted(found, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))

@@ -1,0 +1,86 @@
+"""Shadow traffic: mirror a share of requests to a version whose answer nobody waits for.
+
+The mirror runs as a task after the answer is built, so it never delays it; a cap on tasks in
+flight keeps a slow shadow version from piling up work (skipped mirrors are simply not sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import numpy as np
+import structlog
+
+from ..feedback.correctness import agree
+from ..metrics import GatewayMetrics
+from ..tensors import Array, InferenceRequest
+from .tables import AppliedTable
+
+log = structlog.get_logger(__name__)
+
+
+class Shadower:
+    def __init__(self, metrics: GatewayMetrics, max_in_flight: int) -> None:
+        self._metrics = metrics
+        self._max_in_flight = max_in_flight
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def maybe_mirror(
+        self,
+        model: str,
+        applied: AppliedTable,
+        request: InferenceRequest,
+        answered: str,
+        outputs: dict[str, Array],
+    ) -> None:
+        shadow = applied.table.shadow
+        if shadow is None or shadow.version == answered or shadow.percent <= 0:
+            return
+        if random.random() * 100 >= shadow.percent or len(self._tasks) >= self._max_in_flight:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._mirror(model, applied, request, shadow.version, outputs)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _mirror(
+        self,
+        model: str,
+        applied: AppliedTable,
+        request: InferenceRequest,
+        version: str,
+        answer: dict[str, Array],
+    ) -> None:
+        started = time.perf_counter()
+        backend = applied.backends[version]
+        try:
+            async with asyncio.timeout(applied.table.timeout_seconds):
+                mirrored = await backend.infer(request)
+        except Exception as exc:  # any failure of the shadow is only counted
+            log.debug("shadow failed", model=model, version=version, error=str(exc))
+            self._metrics.shadow.labels(model, version, "error").inc()
+            self._metrics.observe_answer(model, version, "shadow", 503,
+                                         time.perf_counter() - started)
+            return
+        self._metrics.observe_answer(model, version, "shadow", 200, time.perf_counter() - started)
+        outcome = "agree" if _agree(applied, answer, mirrored) else "disagree"
+        self._metrics.shadow.labels(model, version, outcome).inc()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _agree(applied: AppliedTable, answer: dict[str, Array], mirrored: dict[str, Array]) -> bool:
+    correctness = applied.table.correctness
+    if correctness.output in answer and correctness.output in mirrored:
+        return agree(correctness, answer[correctness.output], mirrored[correctness.output])
+    shared = set(answer) & set(mirrored)
+    return bool(shared) and all(
+        answer[n].shape == mirrored[n].shape and bool(np.allclose(answer[n], mirrored[n]))
+        for n in shared
+    )

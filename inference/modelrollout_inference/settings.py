@@ -1,0 +1,47 @@
+"""Gateway settings: command-line flags override environment (prefix MODELROLLOUT_GATEWAY_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELROLLOUT_GATEWAY_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    model_repository: Path | None = None
+    routing_file: Path | None = None
+
+    # ConfigMap watch: in-cluster service account by default, or an explicit API URL.
+    watch_configmaps: bool = False
+    namespace: str | None = None  # None: every namespace
+    kube_api_url: str | None = None
+    kube_token_file: Path | None = None
+    kube_ca_file: Path | None = None
+    kube_insecure: bool = False
+
+    prediction_log_dir: Path | None = None
+    prediction_log_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    prediction_log_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    prediction_log_queue: int = Field(default=100_000, gt=0)
+
+    feedback_ttl_seconds: float = Field(default=6 * 3600.0, gt=0)
+    feedback_max_entries: int = Field(default=500_000, gt=0)
+
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    ort_intra_op_threads: int = Field(default=1, ge=0)  # 0: ONNX Runtime picks
+    artifact_cache_dir: Path = Path("/tmp/modelrollout-artifacts")
+    triton_connections: int = Field(default=64, gt=0)
+    health_interval_seconds: float = Field(default=2.0, gt=0)
+    shadow_max_in_flight: int = Field(default=256, ge=0)
+    # Models served without a routing table judge feedback this way.
+    default_output: str = "score"
+    default_threshold: float = 0.5
+
+    admin_token: SecretStr | None = None
+    log_level: str = Field(default="warning", pattern=r"^(debug|info|warning|error)$")
+    log_json: bool = False

@@ -1,0 +1,159 @@
+"""Routing tables that change at run time: the routing file, and ConfigMaps the operator owns.
+
+The ConfigMap watch is a plain HTTP list+watch (httpx) with label selector
+`modelrollout.dev/routing=true`; labels are checked again here because not every API server (or
+emulator) applies selectors. Tables apply in order of `generation` (the gateway ignores older
+ones), so every replica converges on the newest table whatever order events arrive in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+
+from .errors import GatewayError
+from .routing.sources import (
+    ROUTING_LABEL,
+    TableSourceError,
+    is_routing_configmap,
+    parse_tables,
+    table_of_configmap,
+)
+from .serving.gateway import Gateway
+from .settings import GatewaySettings
+
+log = structlog.get_logger(__name__)
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+async def watch_routing_file(gateway: Gateway, path: Path, interval: float = 1.0) -> None:
+    """Apply the file at start and whenever it changes (polled: works on every filesystem)."""
+    seen: tuple[float, int] | None = None
+    while True:
+        try:
+            stat = path.stat()
+            if (stat.st_mtime, stat.st_size) != seen:
+                seen = (stat.st_mtime, stat.st_size)
+                for table in parse_tables(path.read_bytes()):
+                    await gateway.apply(table, source=f"file:{path}")
+        except (OSError, TableSourceError, GatewayError) as exc:
+            log.error("routing file not applied", path=str(path), error=str(exc))
+        await asyncio.sleep(interval)
+
+
+def kube_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    """An API client: explicit URL/token/CA settings, else the pod's service account."""
+    url = settings.kube_api_url
+    token_file = settings.kube_token_file
+    ca_file = settings.kube_ca_file
+    if url is None:
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get(
+            "KUBERNETES_SERVICE_PORT", "443"
+        )
+        if not host:
+            raise RuntimeError(
+                "no Kubernetes API: set MODELROLLOUT_GATEWAY_KUBE_API_URL or run in a pod"
+            )
+        url = f"https://{host}:{port}"
+        token_file = token_file or SERVICE_ACCOUNT / "token"
+        ca_file = ca_file or SERVICE_ACCOUNT / "ca.crt"
+    headers = {}
+    if token_file is not None and token_file.exists():
+        headers["Authorization"] = f"Bearer {token_file.read_text().strip()}"
+    verify: ssl.SSLContext | bool = True
+    if settings.kube_insecure:
+        verify = False
+    elif ca_file is not None:
+        verify = ssl.create_default_context(cafile=str(ca_file))
+    # No read timeout: a watch stays open; the server ends it after timeoutSeconds.
+    timeout = httpx.Timeout(10.0, read=None)
+    return httpx.AsyncClient(base_url=url, headers=headers, verify=verify, timeout=timeout)
+
+
+class ConfigMapWatcher:
+    def __init__(self, gateway: Gateway, client: httpx.AsyncClient, namespace: str | None) -> None:
+        self._gateway = gateway
+        self._client = client
+        self._path = (
+            f"/api/v1/namespaces/{namespace}/configmaps" if namespace else "/api/v1/configmaps"
+        )
+        # (namespace, name) -> model, so a deleted ConfigMap removes its model's table.
+        self._owners: dict[tuple[str, str], str] = {}
+
+    async def run(self) -> None:
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    version = await self._list()
+                    await self._watch(version)
+                    backoff = 0.2
+                except (httpx.HTTPError, ValueError) as exc:
+                    log.warning("configmap watch interrupted", error=str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._client.aclose()
+
+    async def _list(self) -> str | None:
+        response = await self._client.get(
+            self._path, params={"labelSelector": f"{ROUTING_LABEL}=true"}
+        )
+        response.raise_for_status()
+        document = response.json()
+        items = sorted(document.get("items") or [], key=_generation)
+        for item in items:
+            await self._handle("ADDED", item)
+        version = (document.get("metadata") or {}).get("resourceVersion")
+        return str(version) if version else None
+
+    async def _watch(self, resource_version: str | None) -> None:
+        params: dict[str, str] = {
+            "labelSelector": f"{ROUTING_LABEL}=true", "watch": "true",
+            "timeoutSeconds": "300", "allowWatchBookmarks": "true",
+        }
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        async with self._client.stream("GET", self._path, params=params) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                event = orjson.loads(line)
+                kind = event.get("type")
+                if kind == "ERROR":  # e.g. 410 Gone: resourceVersion too old, list again
+                    raise ValueError(f"watch error: {event.get('object')}")
+                if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    await self._handle(kind, event.get("object") or {})
+
+    async def _handle(self, kind: str, configmap: dict[str, Any]) -> None:
+        metadata = configmap.get("metadata") or {}
+        key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        if kind == "DELETED" or not is_routing_configmap(configmap):
+            # A removed ConfigMap (or label) ends its experiment: serve the repository directly.
+            model = self._owners.pop(key, None)
+            if model is not None:
+                await self._gateway.remove(model)
+            return
+        try:
+            table = table_of_configmap(configmap)
+            await self._gateway.apply(table, source=f"configmap:{key[0]}/{key[1]}")
+            self._owners[key] = table.model
+        except (TableSourceError, GatewayError) as exc:
+            log.error("routing ConfigMap not applied", configmap=f"{key[0]}/{key[1]}",
+                      error=str(exc))
+
+
+def _generation(configmap: dict[str, Any]) -> int:
+    try:
+        return table_of_configmap(configmap).generation
+    except TableSourceError:
+        return -1

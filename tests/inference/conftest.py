@@ -1,0 +1,57 @@
+"""Fixtures for the gateway tests; the helpers live in gateway_helpers.py."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gateway_helpers import (
+    FEATURES,
+    LabelledData,
+    PrometheusServer,
+    RunningGateway,
+    build_repository,
+    run_prometheus,
+    serve_gateway,
+    true_weights,
+)
+
+from modelrollout_inference.settings import GatewaySettings
+
+
+@pytest.fixture(scope="session")
+def model_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_repository(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def labelled() -> LabelledData:
+    rng = np.random.default_rng(11)
+    features = rng.normal(size=(2000, FEATURES)).astype(np.float32)
+    logits = features @ true_weights() + rng.normal(scale=1.0, size=2000)
+    return LabelledData(features, (logits > 0).astype(np.int64))
+
+
+@pytest.fixture
+def gateway_settings(model_repository: Path) -> GatewaySettings:
+    return GatewaySettings(model_repository=model_repository)
+
+
+@pytest.fixture
+def running(gateway_settings: GatewaySettings) -> Iterator[RunningGateway]:
+    with serve_gateway(gateway_settings) as running:
+        yield running
+
+
+@pytest.fixture
+def prometheus_factory(
+    tmp_path: Path,
+) -> Callable[[list[str]], AbstractContextManager[PrometheusServer]]:
+    return lambda targets: run_prometheus(targets, tmp_path)

@@ -1,0 +1,220 @@
+"""Helpers for the gateway tests: a real ONNX model repository, a served gateway, Prometheus.
+
+Imported by conftest.py (which puts this folder on sys.path: pytest runs in importlib mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnx
+import pytest
+import uvicorn
+from onnx import TensorProto, helper
+
+from modelrollout_inference.serving.app import GatewayApp
+from modelrollout_inference.serving.gateway import Gateway
+from modelrollout_inference.settings import GatewaySettings
+
+FEATURES = 39
+MODEL = "scorer"
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    features: np.ndarray  # float32 [N, 39]
+    labels: np.ndarray  # int [N]
+
+
+def true_weights() -> np.ndarray:
+    return np.random.default_rng(7).normal(size=FEATURES).astype(np.float32)
+
+
+def version_weights(version: int) -> np.ndarray:
+    """Version 1 knows the true weights; version 2 has a third of them flipped (worse)."""
+    weights = true_weights().copy()
+    if version == 2:
+        weights[: FEATURES // 3] *= -1
+    return weights
+
+
+def write_model(path: Path, weights: np.ndarray, bias: float = 0.0) -> None:
+    """features[-1,39] -> MatMul -> Add -> Sigmoid -> score[-1,1], as the trainer exports."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [FEATURES, 1], weights.astype(np.float32).ravel())
+    b = helper.make_tensor("b", TensorProto.FLOAT, [1], [bias])
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["features", "w"], ["logit0"]),
+            helper.make_node("Add", ["logit0", "b"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["score"]),
+        ],
+        "scorer",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, FEATURES])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
+        initializer=[w, b],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+CONFIG_PBTXT = """name: "{model}"
+platform: "onnxruntime_onnx"
+max_batch_size: 0
+input [ {{ name: "features" data_type: TYPE_FP32 dims: [ -1, {features} ] }} ]
+output [ {{ name: "score" data_type: TYPE_FP32 dims: [ -1, 1 ] }} ]
+"""
+
+
+def build_repository(root: Path, model: str = MODEL) -> Path:
+    for version in (1, 2):
+        write_model(root / model / str(version) / "model.onnx", version_weights(version))
+    (root / model / "config.pbtxt").write_text(CONFIG_PBTXT.format(model=model, features=FEATURES))
+    return root
+
+
+
+
+
+
+def accuracy_of(version: int, data: LabelledData) -> float:
+    scores = 1 / (1 + np.exp(-(data.features @ version_weights(version))))
+    return float(np.mean((scores >= 0.5).astype(np.int64) == data.labels))
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@dataclass
+class RunningGateway:
+    url: str  # http://127.0.0.1:PORT
+    address: str  # 127.0.0.1:PORT, as tritonclient wants it
+    gateway: Gateway
+    server: uvicorn.Server
+
+
+@contextlib.contextmanager
+def serve_gateway(settings: GatewaySettings, app: GatewayApp | None = None) -> Iterator[RunningGateway]:
+    """The real ASGI app on uvicorn (uvloop + httptools) in a thread, on a free port."""
+    app = app or GatewayApp(Gateway(settings))
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="on", log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningGateway(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", app.gateway, server)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+
+
+
+
+def put_table(running: RunningGateway, table: dict[str, object]) -> httpx.Response:
+    return httpx.put(f"{running.url}/admin/routing/{table['model']}", json=table, timeout=10)
+
+
+def two_version_table(candidate_weight: int, generation: int = 1, **extra: object) -> dict[str, object]:
+    return {
+        "model": MODEL,
+        "versions": [
+            {"version": "1", "weight": 100 - candidate_weight, "role": "baseline",
+             "backend": {"kind": "onnxruntime"}},
+            {"version": "2", "weight": candidate_weight, "role": "candidate",
+             "backend": {"kind": "onnxruntime"}},
+        ],
+        "stickyBy": "x-user-id",
+        "shadow": None,
+        "correctness": {"kind": "binary", "output": "score", "threshold": 0.5},
+        "timeoutSeconds": 1.0,
+        "generation": generation,
+        **extra,
+    }
+
+
+# -- Prometheus --------------------------------------------------------------------------------
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+
+    def query(self, promql: str) -> list[dict[str, object]]:
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        response.raise_for_status()
+        document = response.json()
+        assert document["status"] == "success", document
+        result: list[dict[str, object]] = document["data"]["result"]
+        return result
+
+
+@contextlib.contextmanager
+def run_prometheus(targets: list[str], workdir: Path) -> Iterator[PrometheusServer]:
+    """The real prometheus binary on 127.0.0.1, temp TSDB, scraping `targets` every second."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("the prometheus binary is not installed (apt-get install prometheus)")
+    config = workdir / "prometheus.yml"
+    quoted = ", ".join(f"'{t}'" for t in targets)
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: gateway\n    static_configs: [{{targets: [{quoted}]}}]\n"
+    )
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    process = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("prometheus did not become ready")
+            time.sleep(0.05)
+        yield PrometheusServer(url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
