@@ -21,6 +21,7 @@ import onnx
 import pytest
 import uvicorn
 from onnx import TensorProto, helper
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelrollout_inference.serving.app import GatewayApp
 from modelrollout_inference.serving.gateway import Gateway
@@ -159,6 +160,16 @@ def two_version_table(candidate_weight: int, generation: int = 1, **extra: objec
         "generation": generation,
         **extra,
     }
+
+
+def metric_value(url: str, name: str, **labels: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
 
 
 # -- Prometheus --------------------------------------------------------------------------------

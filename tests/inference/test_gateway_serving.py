@@ -7,8 +7,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.http as triton_http
-from gateway_helpers import MODEL, LabelledData, RunningGateway, put_table, two_version_table
-from prometheus_client.parser import text_string_to_metric_families
+from gateway_helpers import (
+    MODEL,
+    LabelledData,
+    RunningGateway,
+    metric_value,
+    put_table,
+    two_version_table,
+)
 
 
 def _direct(repository: object, version: int, features: np.ndarray) -> np.ndarray:
@@ -22,16 +28,6 @@ def _infer(client: triton_http.InferenceServerClient, features: np.ndarray, *, b
     tensor.set_data_from_numpy(features, binary_data=binary)
     output = triton_http.InferRequestedOutput("score", binary_data=binary)
     return client.infer(MODEL, [tensor], model_version=version, outputs=[output], headers=headers)
-
-
-def metric_value(url: str, name: str, **labels: str) -> float:
-    text = httpx.get(f"{url}/metrics").text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
 
 
 @pytest.mark.parametrize("binary", [True, False])

@@ -37,12 +37,6 @@ class ModelBackend(Protocol):
 
 def validate_inputs(specs: Sequence[TensorSpec], request: InferenceRequest) -> None:
     """Names, datatypes and shapes against what the model declares; messages name the input."""
-    declared = {spec.name for spec in specs}
-    for name in request.inputs:
-        if name not in declared:
-            raise BadRequest(
-                f"input '{name}' is not an input of this model (inputs: {', '.join(sorted(declared))})"
-            )
     for spec in specs:
         array = request.inputs.get(spec.name)
         if array is None:
@@ -56,6 +50,12 @@ def validate_inputs(specs: Sequence[TensorSpec], request: InferenceRequest) -> N
             raise BadRequest(
                 f"input '{spec.name}' has shape {list(array.shape)}, the model takes "
                 f"{list(spec.shape)} (-1 = any size)"
+            )
+    declared = {spec.name for spec in specs}
+    for name in request.inputs:
+        if name not in declared:
+            raise BadRequest(
+                f"input '{name}' is not an input of this model (inputs: {', '.join(sorted(declared))})"
             )
 
 
