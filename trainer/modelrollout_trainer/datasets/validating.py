@@ -70,7 +70,7 @@ def _check_classes(labels: npt.NDArray[np.float64], column: str, task: Task) -> 
     if not integral.all():
         row = int(np.flatnonzero(~integral)[0])
         raise DatasetError(
-            f"column {column!r}, row {row + 1}: {labels[row]!r} is not a class index"
+            f"column {column!r}, row {row + 1}: {labels[row]:g} is not a class index"
         )
     if task is Task.BINARY:
         outside = (labels != 0) & (labels != 1)
