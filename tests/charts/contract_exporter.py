@@ -1,0 +1,198 @@
+"""A stand-in for the gateway and the operator on /metrics: every metric of docs/contracts.md
+section 1, with the contract's names, types and labels, fed by a small simulation of a canary
+rollout so that counters grow, gauges move and histograms fill while Prometheus scrapes.
+
+The dashboard tests point a real Prometheus at it. The real gateway and operator processes
+can replace it target by target: the tests only need their /metrics URLs.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+# buckets 0.0001 s ... 10 s, as the contract says
+LATENCY_BUCKETS = (
+    0.0001,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+)
+PHASES = (
+    "Pending",
+    "Progressing",
+    "Paused",
+    "Promoting",
+    "Succeeded",
+    "RollingBack",
+    "RolledBack",
+    "Failed",
+)
+
+
+@dataclass
+class ContractMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        # gateway
+        self.requests = Counter(
+            "modelrollout_requests_total",
+            "requests",
+            ["model", "version", "route", "code"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "modelrollout_request_duration_seconds",
+            "latency",
+            ["model", "version", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "modelrollout_fallbacks_total", "fallbacks", ["model", "version", "reason"], registry=r
+        )
+        self.feedback = Counter(
+            "modelrollout_feedback_total", "feedback", ["model", "version"], registry=r
+        )
+        self.correct = Counter(
+            "modelrollout_feedback_correct_total", "correct", ["model", "version"], registry=r
+        )
+        self.dropped = Counter(
+            "modelrollout_feedback_dropped_total", "dropped", ["model", "reason"], registry=r
+        )
+        self.weight = Gauge(
+            "modelrollout_traffic_weight", "weight", ["model", "version", "route"], registry=r
+        )
+        self.shadow = Counter(
+            "modelrollout_shadow_requests_total",
+            "shadow",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
+        # operator
+        exp = ["namespace", "experiment", "model"]
+        self.phase = Gauge("modelrollout_experiment_phase", "phase", [*exp, "phase"], registry=r)
+        self.exp_weight = Gauge("modelrollout_experiment_weight", "weight", exp, registry=r)
+        self.step = Gauge("modelrollout_experiment_step", "step", exp, registry=r)
+        self.analysis = Counter(
+            "modelrollout_analysis_results_total",
+            "verdicts",
+            ["namespace", "experiment", "metric", "verdict"],
+            registry=r,
+        )
+        self.rollbacks = Counter("modelrollout_rollbacks_total", "rollbacks", exp, registry=r)
+        self.promotions = Counter("modelrollout_promotions_total", "promotions", exp, registry=r)
+        self.reconcile = Histogram(
+            "modelrollout_reconcile_duration_seconds", "reconcile", ["kind"], registry=r
+        )
+        self.training = Counter(
+            "modelrollout_training_jobs_total",
+            "training",
+            ["namespace", "model", "result"],
+            registry=r,
+        )
+
+
+class RolloutSimulation:
+    """Drives ContractMetrics like a 90/10 canary of `scorer` v2 against v1, with a shadow v3."""
+
+    def __init__(self, metrics: ContractMetrics, seed: int = 7) -> None:
+        self.m = metrics
+        self.random = random.Random(seed)
+        self.ticks = 0
+
+    def tick(self) -> None:
+        m, rnd = self.m, self.random
+        self.ticks += 1
+        for version, route, share, accuracy in (
+            ("1", "stable", 9, 0.9),
+            ("2", "candidate", 1, 0.8),
+        ):
+            for _ in range(share * 5):
+                code = "500" if rnd.random() < 0.03 else "200"
+                m.requests.labels("scorer", version, route, code).inc()
+                m.duration.labels("scorer", version, route).observe(rnd.lognormvariate(-5, 0.6))
+                m.feedback.labels("scorer", version).inc()
+                if rnd.random() < accuracy:
+                    m.correct.labels("scorer", version).inc()
+            m.weight.labels("scorer", version, route).set(90 if route == "stable" else 10)
+        m.fallbacks.labels("scorer", "2", rnd.choice(("error", "timeout"))).inc()
+        m.dropped.labels("scorer", rnd.choice(("unknown", "expired", "evicted"))).inc()
+        m.shadow.labels("scorer", "3", rnd.choice(("agree", "agree", "disagree", "error"))).inc()
+        m.weight.labels("scorer", "3", "shadow").set(0)
+
+        step = self.ticks // 4  # a new step every few ticks, so step annotations have changes
+        for experiment, phase, weight in (
+            ("scorer-v2", "Progressing", 10 + 5 * step),
+            ("scorer-v3", "RolledBack", 0),
+        ):
+            for candidate in PHASES:
+                m.phase.labels("ml", experiment, "scorer", candidate).set(
+                    1 if candidate == phase else 0
+                )
+            m.exp_weight.labels("ml", experiment, "scorer").set(min(weight, 100))
+        m.step.labels("ml", "scorer-v2", "scorer").set(step)
+        m.step.labels("ml", "scorer-v3", "scorer").set(0)
+        for metric in ("accuracy", "error-rate", "latency-p99"):
+            m.analysis.labels(
+                "ml", "scorer-v2", metric, rnd.choice(("pass", "pass", "inconclusive"))
+            ).inc()
+        m.analysis.labels("ml", "scorer-v3", "accuracy", "fail").inc()
+        if self.ticks % 3 == 0:
+            m.rollbacks.labels("ml", "scorer-v3", "scorer").inc()
+            m.promotions.labels("ml", "scorer-v2", "scorer").inc()
+        for kind in ("experiment", "modelversion"):
+            m.reconcile.labels(kind).observe(rnd.uniform(0.005, 0.2))
+        m.training.labels("ml", "scorer", rnd.choice(("succeeded", "failed", "rejected"))).inc()
+
+
+class Exporter:
+    """Serves the metrics on 127.0.0.1 and ticks the simulation in a background thread."""
+
+    def __init__(self, tick_seconds: float = 0.25) -> None:
+        self.metrics = ContractMetrics()
+        self.simulation = RolloutSimulation(self.metrics)
+        self.tick_seconds = tick_seconds
+        self._stop = threading.Event()
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "exporter not started"
+        return int(self._server.server_port)
+
+    def start(self) -> None:
+        self.simulation.tick()  # every series exists before the first scrape
+        self._server, _ = start_http_server(0, addr="127.0.0.1", registry=self.metrics.registry)
+        self._thread = threading.Thread(target=self._run, name="contract-exporter", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            self.simulation.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
