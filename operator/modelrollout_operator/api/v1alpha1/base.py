@@ -20,7 +20,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 #: A duration as Kubernetes users write them: "30s", "5m", "1h30m", "250ms".
 Duration = Annotated[
     str,
-    StringConstraints(pattern=DURATION_PATTERN),
+    StringConstraints(max_length=64, pattern=DURATION_PATTERN),
     Field(json_schema_extra={"example": "30s"}),
 ]
 

@@ -209,7 +209,10 @@ class Correctness(ApiModel):
 
     kind: CorrectnessKind = Field(default=CorrectnessKind.BINARY)
     output: str = Field(
-        default="score", min_length=1, description="Model output holding the prediction."
+        default="score",
+        min_length=1,
+        max_length=256,
+        description="Model output holding the prediction.",
     )
     threshold: float = Field(default=0.5, description="binary: score >= threshold is class 1.")
     tolerance: float = Field(
@@ -280,6 +283,7 @@ class MetricCheck(ApiModel):
     query: str | None = Field(
         default=None,
         min_length=1,
+        max_length=4096,
         description="custom: PromQL with {{model}}, {{version}}, {{namespace}}, {{window}}.",
     )
     higher_is_better: bool | None = Field(
@@ -341,6 +345,15 @@ def _default_metrics() -> list[MetricCheck]:
 
 
 class Analysis(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+                "analysis.metrics names must be unique",
+            ),
+        )
+    )
+
     interval: Duration = Field(default="30s", description="How often metrics are analysed.")
     metrics: list[MetricCheck] = Field(
         default_factory=_default_metrics, min_length=1, max_length=20

@@ -9,8 +9,10 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from .base import ApiModel, Condition, Duration, ObjectName, cel
 
-Sha256 = Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{64}$")]
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")]
+Sha256 = Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-f0-9]{64}$")]
+Quantity = Annotated[
+    str, StringConstraints(max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+]
 
 
 class ArtifactFormat(StrEnum):
@@ -43,6 +45,7 @@ class Artifact(ApiModel):
 
     uri: str = Field(
         min_length=1,
+        max_length=2048,
         description="s3://bucket/key of model.onnx, or a path inside the model repository.",
     )
     format: ArtifactFormat = Field(default=ArtifactFormat.ONNX, description="Serialization format.")
@@ -87,16 +90,19 @@ class TrainingResources(ApiModel):
 class Training(ApiModel):
     """How to produce this version's artifact: the operator runs it as a batch/v1 Job."""
 
-    image: str = Field(min_length=1, description="Trainer container image.")
+    image: str = Field(min_length=1, max_length=1024, description="Trainer container image.")
     dataset: str = Field(
-        min_length=1, description="Dataset URI (s3://… or a path): CSV, JSONL or Parquet."
+        min_length=1,
+        max_length=2048,
+        description="Dataset URI (s3://… or a path): CSV, JSONL or Parquet.",
     )
     task: Task = Field(default=Task.BINARY, description="What the model predicts.")
     label_column: str = Field(
-        default="label", min_length=1, description="Column holding the label."
+        default="label", min_length=1, max_length=256, description="Column holding the label."
     )
     output: str = Field(
         min_length=1,
+        max_length=2048,
         description="Model repository URI (s3://bucket/prefix) the trainer uploads to.",
     )
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
