@@ -49,14 +49,14 @@ def wilson_bound(correct: str, total: str, *, upper: bool, z: float = Z_95) -> s
 def expand_variables(expr: str, values: Mapping[str, str]) -> str:
     """Substitute Grafana template variables (`$x`, `${x}`, `${x:fmt}`, `[[x]]`) in `expr`.
 
-    Raises KeyError naming the first variable that `values` lacks, so a query that uses an
+    Raises ValueError naming the first variable that `values` lacks, so a query that uses an
     undeclared variable fails loudly instead of reaching Prometheus half-expanded.
     """
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2) or match.group(3)
         if name not in values:
-            raise KeyError(f"no value for dashboard variable {name!r} in {expr!r}")
+            raise ValueError(f"no value for dashboard variable {name!r} in {expr!r}")
         return values[name]
 
     return _VARIABLE.sub(replace, expr)
