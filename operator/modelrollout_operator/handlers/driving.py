@@ -1,0 +1,178 @@
+"""One analysis pass of one Experiment: observe, decide (the pure engine), act.
+
+The engine decides; this module only gathers facts and applies the decision, in an order
+that makes a crash at any point safe: traffic first, then status, then events and counters.
+If the process dies after the traffic write, the next pass recomputes the same decision
+from the old status and rewrites the same weights (routers are idempotent).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from ..api.v1alpha1 import (
+    TERMINAL_PHASES,
+    ExperimentPhase,
+    ExperimentSpec,
+    ExperimentStatus,
+    ModelVersionPhase,
+)
+from ..k8s.client import EXPERIMENTS, MODELVERSIONS
+from ..k8s.naming import serving_name
+from ..metrics import Target
+from ..rollout import plan_observation, reconcile
+from ..rollout.model import EmitEvent, SetTraffic, World
+from ..routing import RoutingError, VersionRef
+from .intents import consumed, read_intent
+from .services import Services
+from .statuses import status_patch
+from .versioning import retire
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_PHASES = {ModelVersionPhase.REJECTED.value, ModelVersionPhase.FAILED.value}
+
+
+def version_ref(name: str, body: dict[str, Any] | None) -> VersionRef:
+    if body is None:
+        return VersionRef(name=name, version="", ready=False)
+    st = body.get("status") or {}
+    artifact = st.get("artifact") or body.get("spec", {}).get("artifact") or {}
+    return VersionRef(
+        name=name,
+        version=str(body.get("spec", {}).get("version", "")),
+        ready=st.get("phase") == ModelVersionPhase.READY.value,
+        endpoint=st.get("endpoint"),
+        artifact_uri=artifact.get("uri"),
+        sha256=artifact.get("sha256"),
+        service=serving_name(name),
+    )
+
+
+def world_of(baseline: VersionRef, candidate: VersionRef, bodies: tuple[Any, Any]) -> World:
+    def problem(ref: VersionRef, body: dict[str, Any] | None) -> str | None:
+        if body is None:
+            return None  # may still be created: wait for it
+        st = body.get("status") or {}
+        if st.get("phase") in PROBLEM_PHASES:
+            return f"ModelVersion {ref.name} is {st['phase']}: {st.get('message', '')}".rstrip(": ")
+        return None
+
+    return World(
+        baseline_ready=baseline.ready,
+        candidate_ready=candidate.ready,
+        baseline_version=baseline.version or None,
+        candidate_version=candidate.version or None,
+        baseline_problem=problem(baseline, bodies[0]),
+        candidate_problem=problem(candidate, bodies[1]),
+    )
+
+
+def known_status(raw: Any) -> ExperimentStatus:
+    if not isinstance(raw, dict):
+        return ExperimentStatus()
+    fields = {f.alias or k for k, f in ExperimentStatus.model_fields.items()}
+    return ExperimentStatus.model_validate({k: v for k, v in raw.items() if k in fields})
+
+
+async def experiment_pass(services: Services, namespace: str, name: str) -> float | None:
+    """Run one pass; the seconds until the next, or None when the Experiment needs no more."""
+    kube = services.kube
+    metrics = services.metrics
+    with metrics.reconcile_duration.labels("experiment").time():
+        body = await kube.get(EXPERIMENTS, namespace, name)
+        if body is None:
+            return None
+        try:
+            spec = ExperimentSpec.model_validate(body.get("spec") or {})
+            status = known_status(body.get("status"))
+        except ValidationError as exc:
+            log.warning("experiment.invalid", name=name, namespace=namespace, error=str(exc))
+            await kube.event(body, "Warning", "InvalidSpec", str(exc)[:1000])
+            return None
+        if status.phase in TERMINAL_PHASES:
+            return None
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        intent = read_intent(spec.paused, annotations)
+
+        bodies = (
+            await kube.get(MODELVERSIONS, namespace, spec.baseline),
+            await kube.get(MODELVERSIONS, namespace, spec.candidate),
+        )
+        baseline = version_ref(spec.baseline, bodies[0])
+        candidate = version_ref(spec.candidate, bodies[1])
+        world = world_of(baseline, candidate, bodies)
+
+        now = datetime.now(UTC)
+        plan = plan_observation(spec, status, world, now)
+        observations = []
+        if plan is not None:
+            observations = await services.provider.observe(
+                plan, spec.analysis.metrics, Target(model=spec.model, namespace=namespace), now
+            )
+        decision = reconcile(spec, status, world, observations, intent, now)
+
+        router = services.routers[spec.routing.provider]
+        for action in decision.actions:
+            if isinstance(action, SetTraffic):
+                try:
+                    await router.apply(body, spec, action, baseline, candidate)
+                except RoutingError as exc:
+                    # Keep the old status: the pass is retried, the weights never claimed.
+                    log.warning("experiment.routing_failed", name=name, error=str(exc))
+                    await kube.event(body, "Warning", "RoutingFailed", str(exc))
+                    return spec.analysis.interval_seconds
+
+        new = decision.status
+        patch = status_patch(body.get("status"), new.to_wire())
+        if patch:
+            await kube.patch(EXPERIMENTS, namespace, name, {"status": patch}, subresource="status")
+        done = consumed(annotations)
+        if done:
+            await kube.patch(EXPERIMENTS, namespace, name, {"metadata": {"annotations": done}})
+
+        for action in decision.actions:
+            if isinstance(action, EmitEvent):
+                await kube.event(body, action.type, action.reason, action.message)
+        _export(services, namespace, name, spec, status, new)
+        if new.phase == ExperimentPhase.SUCCEEDED and status.phase != ExperimentPhase.SUCCEEDED:
+            await retire(
+                services,
+                namespace,
+                spec.baseline,
+                f"replaced by {spec.candidate} (Experiment {name} promoted it)",
+            )
+        if new.phase != status.phase:
+            log.info("experiment.phase", name=name, namespace=namespace,
+                     phase=new.phase.value, weight=new.weight, message=new.message)  # fmt: skip
+        if new.phase in TERMINAL_PHASES:
+            return None
+        interval = spec.analysis.interval_seconds
+        delay = decision.requeue_after if decision.requeue_after is not None else interval
+        return max(services.settings.min_analysis_interval, delay)
+
+
+def _export(
+    services: Services,
+    namespace: str,
+    name: str,
+    spec: ExperimentSpec,
+    old: ExperimentStatus,
+    new: ExperimentStatus,
+) -> None:
+    m = services.metrics
+    m.set_phase(namespace, name, spec.model, new.phase.value)
+    m.set_progress(namespace, name, spec.model, new.weight, new.current_step)
+    if new.last_analysis_at != old.last_analysis_at and new.analysis:
+        m.count_verdicts(
+            namespace, name, [(r.metric, r.verdict.value) for r in new.analysis[-1].results]
+        )
+    if new.phase != old.phase:
+        if new.phase == ExperimentPhase.ROLLED_BACK:
+            m.rollbacks.labels(namespace, name, spec.model).inc()
+        elif new.phase == ExperimentPhase.SUCCEEDED:
+            m.promotions.labels(namespace, name, spec.model).inc()

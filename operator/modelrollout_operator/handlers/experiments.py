@@ -1,0 +1,49 @@
+"""kopf: one daemon per active Experiment, a pass every analysis interval."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+import structlog
+
+from ..api.v1alpha1 import GROUP, TERMINAL_PHASES, VERSION
+from .driving import experiment_pass
+from .services import Services
+
+log = structlog.get_logger(__name__)
+_TERMINAL = {p.value for p in TERMINAL_PHASES}
+
+
+def _active(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in _TERMINAL
+
+
+@kopf.daemon(GROUP, VERSION, "experiments", when=_active, cancellation_timeout=10.0)
+async def drive_experiment(
+    name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    services: Services = memo.services
+    due = time.monotonic()
+    while not stopped:
+        services.metrics.analysis_lag.observe(max(0.0, time.monotonic() - due))
+        try:
+            delay = await experiment_pass(services, namespace or "default", name)
+        except Exception as exc:  # one bad pass must not end the Experiment's daemon
+            log.exception("experiment.pass_failed", name=name, namespace=namespace)
+            delay = services.settings.version_poll_interval
+            if isinstance(exc, kopf.PermanentError):
+                return
+        if delay is None:
+            return
+        due = time.monotonic() + delay
+        await stopped.wait(delay)
+
+
+@kopf.on.delete(GROUP, VERSION, "experiments", optional=True)
+def forget_experiment(
+    name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any
+) -> None:
+    services: Services = memo.services
+    services.metrics.forget(namespace or "", name, str(spec.get("model", "")))

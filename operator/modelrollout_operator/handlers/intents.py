@@ -1,0 +1,32 @@
+"""What people asked for by hand: spec.paused and the one-shot annotations. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..rollout.model import UserIntent
+
+APPROVE = "modelrollout.dev/approve"
+PROMOTE = "modelrollout.dev/promote"
+ABORT = "modelrollout.dev/abort"
+ONE_SHOT = (APPROVE, PROMOTE, ABORT)
+
+
+def _set(annotations: Mapping[str, Any], key: str) -> bool:
+    value = annotations.get(key)
+    return value is not None and str(value).strip().lower() not in ("", "false", "0", "no")
+
+
+def read_intent(paused: bool, annotations: Mapping[str, Any]) -> UserIntent:
+    return UserIntent(
+        paused=paused,
+        approve=_set(annotations, APPROVE),
+        promote=_set(annotations, PROMOTE),
+        abort=_set(annotations, ABORT),
+    )
+
+
+def consumed(annotations: Mapping[str, Any]) -> dict[str, None]:
+    """A merge patch removing the one-shot annotations that were present (applied once)."""
+    return {k: None for k in ONE_SHOT if k in annotations}

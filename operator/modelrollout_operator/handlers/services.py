@@ -1,0 +1,55 @@
+"""Services built once at startup and kept in kopf's memo: no module globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..api.v1alpha1 import TrafficProvider
+from ..k8s.client import CONFIGMAPS, HTTPROUTES, Connection, KubeClient
+from ..metrics import MetricsProvider, PrometheusProvider
+from ..observability import HealthServer, OperatorMetrics
+from ..routing import GatewayRouter, HTTPRouteRouter, Router
+from ..settings import OperatorSettings
+
+
+@dataclass
+class Services:
+    settings: OperatorSettings
+    kube: KubeClient
+    provider: MetricsProvider
+    routers: dict[TrafficProvider, Router]
+    metrics: OperatorMetrics
+    server: HealthServer | None = None
+    ready: bool = False
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if isinstance(self.provider, PrometheusProvider):
+            await self.provider.close()
+        await self.kube.close()
+
+
+def build_services(settings: OperatorSettings) -> Services:
+    kube = KubeClient(Connection.discover(settings.kube_server))
+    metrics = OperatorMetrics()
+    routers: dict[TrafficProvider, Router] = {
+        TrafficProvider.GATEWAY: GatewayRouter(
+            kube, CONFIGMAPS, namespace=settings.gateway_namespace
+        ),
+        TrafficProvider.HTTP_ROUTE: HTTPRouteRouter(kube, HTTPROUTES),
+    }
+    services = Services(
+        settings=settings,
+        kube=kube,
+        provider=PrometheusProvider(settings.prometheus_url, timeout=settings.prometheus_timeout),
+        routers=routers,
+        metrics=metrics,
+    )
+    services.server = HealthServer(
+        metrics.registry,
+        lambda: services.ready,
+        host=settings.http_host,
+        port=settings.http_port,
+    )
+    return services

@@ -1,0 +1,174 @@
+"""One pass over a ModelVersion: gather facts, ask the pure lifecycle, apply its actions."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from ..api.v1alpha1 import ModelVersion, ModelVersionPhase, ModelVersionStatus
+from ..k8s.client import DEPLOYMENTS, JOBS, MODELVERSIONS, PODS, SERVICES, Conflict
+from ..k8s.lifecycle import (
+    CountTraining,
+    CreateJob,
+    EnsureServing,
+    JobFacts,
+    ScaleServing,
+    ServingFacts,
+    VersionEvent,
+    VersionStep,
+    advance_version,
+)
+from ..k8s.manifests import serving_deployment, serving_service, training_job
+from ..k8s.naming import LABEL_MODELVERSION, job_name, serving_name
+from .services import Services
+from .statuses import status_patch
+
+log = structlog.get_logger(__name__)
+
+
+def _job_facts(job: dict[str, Any], pods: list[dict[str, Any]]) -> JobFacts:
+    st = job.get("status") or {}
+    conditions = {c.get("type"): c for c in st.get("conditions") or [] if c.get("status") == "True"}
+    failed = "Failed" in conditions
+    succeeded = "Complete" in conditions or (int(st.get("succeeded") or 0) > 0 and not failed)
+    message = None
+    # The newest terminated trainer container holds the result (retries leave older pods).
+    newest = ""
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            term = (cs.get("state") or {}).get("terminated") or {}
+            finished = str(term.get("finishedAt") or "")
+            if term.get("message") and finished >= newest:
+                newest, message = finished, term["message"]
+    cond = conditions.get("Failed") or {}
+    return JobFacts(
+        succeeded=succeeded,
+        failed=failed,
+        reason=str(cond.get("reason") or ""),
+        message=str(cond.get("message") or ""),
+        termination_message=message,
+    )
+
+
+def _serving_facts(deployment: dict[str, Any]) -> ServingFacts:
+    spec = deployment.get("spec") or {}
+    st = deployment.get("status") or {}
+    failed = None
+    for c in st.get("conditions") or []:
+        if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
+            failed = str(c.get("message") or "ProgressDeadlineExceeded")
+    return ServingFacts(
+        replicas=int(spec.get("replicas", 1)),
+        ready_replicas=int(st.get("readyReplicas") or 0),
+        failed_reason=failed,
+    )
+
+
+async def version_pass(services: Services, namespace: str, name: str) -> VersionStep | None:
+    """Advance one ModelVersion; None when it is gone or its spec is invalid."""
+    kube = services.kube
+    with services.metrics.reconcile_duration.labels("modelversion").time():
+        body = await kube.get(MODELVERSIONS, namespace, name)
+        if body is None:
+            return None
+        try:
+            mv = ModelVersion.model_validate({**body, "status": _known_status(body.get("status"))})
+        except ValidationError as exc:
+            log.warning("modelversion.invalid", name=name, namespace=namespace, error=str(exc))
+            await kube.event(body, "Warning", "InvalidSpec", str(exc))
+            return None
+        job_facts = None
+        serving_facts = None
+        if mv.spec.training is not None and (mv.status is None or mv.status.artifact is None):
+            job = await kube.get(JOBS, namespace, job_name(name))
+            if job is not None:
+                pods = await kube.list(PODS, namespace, {"job-name": job_name(name)})
+                job_facts = _job_facts(job, pods)
+        deployment = await kube.get(DEPLOYMENTS, namespace, serving_name(name))
+        if deployment is not None:
+            serving_facts = _serving_facts(deployment)
+        step = advance_version(mv, job_facts, serving_facts, datetime.now(UTC))
+        await _apply(services, body, mv, step)
+        return step
+
+
+def _known_status(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    fields = {f.alias or k for k, f in ModelVersionStatus.model_fields.items()}
+    return {k: v for k, v in raw.items() if k in fields}
+
+
+async def _apply(
+    services: Services, body: dict[str, Any], mv: ModelVersion, step: VersionStep
+) -> None:
+    kube = services.kube
+    meta = body["metadata"]
+    namespace, name = meta.get("namespace"), meta["name"]
+    for action in step.actions:
+        if isinstance(action, CreateJob):
+            # Conflict: an earlier pass created it and then lost its status write.
+            with contextlib.suppress(Conflict):
+                await kube.create(JOBS, namespace, training_job(body, mv.spec))
+        elif isinstance(action, EnsureServing):
+            deployment = serving_deployment(
+                body,
+                mv.spec,
+                action.artifact_uri,
+                action.sha256,
+                triton_image=services.settings.triton_image,
+                gateway_image=services.settings.gateway_image,
+            )
+            for res, manifest in (
+                (SERVICES, serving_service(body, mv.spec)),
+                (DEPLOYMENTS, deployment),
+            ):
+                with contextlib.suppress(Conflict):
+                    await kube.create(res, namespace, manifest)
+        elif isinstance(action, ScaleServing):
+            await kube.patch(
+                DEPLOYMENTS, namespace, serving_name(name), {"spec": {"replicas": action.replicas}}
+            )
+    new_status = step.status.to_wire()
+    patch = status_patch(body.get("status"), new_status)
+    if patch:
+        await kube.patch(MODELVERSIONS, namespace, name, {"status": patch}, subresource="status")
+    # Events and counters only after the status is written: a lost write repeats the pass,
+    # and the phase change (hence the event) is then seen again only if it really happens.
+    for action in step.actions:
+        if isinstance(action, VersionEvent):
+            await kube.event(body, action.type, action.reason, action.message)
+            log.info("modelversion.phase", name=name, namespace=namespace,
+                     phase=step.status.phase.value, message=action.message)  # fmt: skip
+        elif isinstance(action, CountTraining):
+            services.metrics.training_jobs.labels(namespace, mv.spec.model, action.result).inc()
+
+
+async def retire(services: Services, namespace: str, name: str, reason: str) -> None:
+    """Mark a ModelVersion Retired (its daemon then scales its server to zero)."""
+    kube = services.kube
+    body = await kube.get(MODELVERSIONS, namespace, name)
+    if body is None:
+        return
+    status = body.get("status") or {}
+    if status.get("phase") == ModelVersionPhase.RETIRED.value:
+        return
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Ready"]
+    conditions.append({"type": "Ready", "status": "False", "reason": "Retired",
+                       "message": reason, "lastTransitionTime": now})  # fmt: skip
+    await kube.patch(
+        MODELVERSIONS,
+        namespace,
+        name,
+        {"status": {"phase": "Retired", "message": reason, "conditions": conditions}},
+        subresource="status",
+    )
+    await kube.event(body, "Normal", "Retired", reason)
+
+
+__all__ = ["LABEL_MODELVERSION", "retire", "version_pass"]

@@ -1,0 +1,235 @@
+"""The one Kubernetes client the operator uses besides kopf itself: small, async, JSON in/out.
+
+Behind this interface so routers, handlers and tests see five verbs, not a client library.
+Merge patches only (RFC 7386): they mean the same thing on every API server and emulator.
+"""
+
+from __future__ import annotations
+
+import ssl
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class KubeError(Exception):
+    """The API server refused a request; `status` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class Conflict(KubeError):
+    """The object exists already (409)."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+MODELVERSIONS = Resource("modelrollout.dev", "v1alpha1", "modelversions")
+EXPERIMENTS = Resource("modelrollout.dev", "v1alpha1", "experiments")
+JOBS = Resource("batch", "v1", "jobs")
+PODS = Resource("", "v1", "pods")
+SERVICES = Resource("", "v1", "services")
+CONFIGMAPS = Resource("", "v1", "configmaps")
+EVENTS = Resource("", "v1", "events")
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
+
+
+@dataclass(frozen=True)
+class Connection:
+    server: str
+    token: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+    @classmethod
+    def discover(cls, server_override: str | None = None) -> Connection:
+        """An explicit server (no TLS checks), else in-cluster, else the KUBECONFIG context."""
+        if server_override:
+            return cls(server=server_override.rstrip("/"), insecure=True)
+        from kubernetes import client, config  # heavy import; only needed here
+
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        cfg = client.Configuration.get_default_copy()
+        auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
+        token = None
+        if auth:
+            prefix = cfg.api_key_prefix.get("authorization", "")
+            token = auth.removeprefix("Bearer ").strip() if not prefix else auth
+        return cls(
+            server=cfg.host.rstrip("/"),
+            token=token,
+            ca_file=cfg.ssl_ca_cert,
+            cert_file=cfg.cert_file,
+            key_file=cfg.key_file,
+            insecure=not cfg.verify_ssl,
+        )
+
+
+def matches_labels(obj: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    have = obj.get("metadata", {}).get("labels") or {}
+    return all(have.get(k) == v for k, v in labels.items())
+
+
+class KubeClient:
+    """get / list / create / patch / delete, plus Events, over one pooled aiohttp session."""
+
+    def __init__(self, connection: Connection, *, timeout: float = 10.0) -> None:
+        self._conn = connection
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self.requests = 0  # for the benchmark and the readiness probe
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if self._conn.insecure:
+            return False
+        ctx = ssl.create_default_context(cafile=self._conn.ca_file)
+        if self._conn.cert_file:
+            ctx.load_cert_chain(self._conn.cert_file, self._conn.key_file)
+        return ctx
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        if self._session is None:
+            headers = {"Accept": "application/json"}
+            if self._conn.token:
+                headers["Authorization"] = f"Bearer {self._conn.token}"
+            self._session = aiohttp.ClientSession(
+                base_url=self._conn.server,
+                headers=headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(ssl=self._ssl(), limit=64),
+            )
+        self.requests += 1
+        async with self._session.request(
+            method,
+            path,
+            json=body,
+            params=params,
+            headers={"Content-Type": content_type} if body is not None else None,
+        ) as resp:
+            data: Any = await resp.json(content_type=None) if resp.content_length != 0 else None
+            if resp.status >= 400:
+                message = data.get("message", "") if isinstance(data, dict) else str(data)
+                cls = Conflict if resp.status == 409 else KubeError
+                raise cls(resp.status, f"{method} {path}: {message}")
+            return data
+
+    async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await self._request("GET", res.path(namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    async def list(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        params = (
+            {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
+        )
+        data = await self._request("GET", res.path(namespace), params=params)
+        items: list[dict[str, Any]] = (data or {}).get("items") or []
+        # Filter again here: a server that ignores selectors (emulators) must not widen results.
+        return [i for i in items if not labels or matches_labels(i, labels)]
+
+    async def create(self, res: Resource, namespace: str | None, body: dict[str, Any]) -> Any:
+        return await self._request("POST", res.path(namespace), body=body)
+
+    async def patch(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> Any:
+        path = res.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        return await self._request(
+            "PATCH", path, body=patch, content_type="application/merge-patch+json"
+        )
+
+    async def delete(self, res: Resource, namespace: str | None, name: str) -> None:
+        try:
+            await self._request("DELETE", res.path(namespace, name))
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+
+    async def event(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event on `involved`; failures are logged, never raised (events are advisory)."""
+        meta = involved.get("metadata", {})
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        name = f"{meta.get('name')}.{uuid.uuid4().hex[:16]}"  # no generateName everywhere
+        ref = {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": involved.get("kind"),
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+        }
+        if meta.get("uid"):
+            ref["uid"] = meta["uid"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": meta.get("namespace")},
+            "involvedObject": ref,
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "model-rollout"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self.create(EVENTS, meta.get("namespace"), body)
+        except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("event.failed", reason=reason, error=str(exc))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,274 @@
+"""Pure builders of the objects a ModelVersion owns: training Job, serving Deployment + Service.
+
+No I/O: each returns the manifest as a dict, so tests compare them and the client creates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.v1alpha1 import ModelVersionSpec, Runtime, Training, parse_duration
+from .naming import (
+    GRPC_PORT,
+    HTTP_PORT,
+    LABEL_COMPONENT,
+    LABEL_MODELVERSION,
+    METRICS_PORT,
+    job_name,
+    serving_name,
+    version_labels,
+)
+
+# Trainer exit codes that retrying cannot fix (contracts.md §3): bad arguments or dataset,
+# acceptance gate failed, ONNX parity failed. The Job fails at once instead of backing off.
+NON_RETRIABLE_EXIT_CODES = (2, 3, 4)
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
+    """An ownerReference to `owner` so deleting it deletes what it owns (Kubernetes GC)."""
+    meta = owner.get("metadata", {})
+    ref: dict[str, Any] = {
+        "apiVersion": owner.get("apiVersion", "modelrollout.dev/v1alpha1"),
+        "kind": owner.get("kind", "ModelVersion"),
+        "name": meta.get("name"),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    if meta.get("uid"):
+        ref["uid"] = meta["uid"]
+    return ref
+
+
+def trainer_args(spec: ModelVersionSpec, training: Training) -> list[str]:
+    """The trainer's command line (contracts.md §3) from spec.training."""
+    hp = training.hyperparameters
+    args = [
+        "train",
+        "--dataset", training.dataset,
+        "--model", spec.model,
+        "--version", str(spec.version),
+        "--output", training.output,
+        "--task", training.task.value,
+        "--label-column", training.label_column,
+        "--epochs", str(hp.epochs),
+        "--batch-size", str(hp.batch_size),
+        "--learning-rate", repr(hp.learning_rate),
+        "--hidden", ",".join(str(h) for h in hp.hidden),
+        "--patience", str(hp.patience),
+        "--seed", str(hp.seed),
+        "--device", "cuda" if training.resources.gpus > 0 else "cpu",
+    ]  # fmt: skip
+    if training.acceptance.min_accuracy is not None:
+        args += ["--min-accuracy", repr(training.acceptance.min_accuracy)]
+    if training.acceptance.min_roc_auc is not None:
+        args += ["--min-roc-auc", repr(training.acceptance.min_roc_auc)]
+    return args
+
+
+def training_job(owner: dict[str, Any], spec: ModelVersionSpec) -> dict[str, Any]:
+    """The batch/v1 Job that trains this version; its Pod reports through the termination log."""
+    training = spec.training
+    if training is None:
+        raise ValueError("training_job needs spec.training")
+    meta = owner["metadata"]
+    name = meta["name"]
+    labels = version_labels(spec.model, spec.version, name, "trainer")
+    res = training.resources
+    requests: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
+    limits: dict[str, str] = {"memory": res.memory}
+    if res.gpus > 0:
+        requests["nvidia.com/gpu"] = str(res.gpus)
+        limits["nvidia.com/gpu"] = str(res.gpus)
+    container: dict[str, Any] = {
+        "name": "trainer",
+        "image": training.image,
+        "command": ["modelrollout-trainer"],
+        "args": trainer_args(spec, training),
+        "resources": {"requests": requests, "limits": limits},
+        "terminationMessagePath": TERMINATION_LOG,
+        # The result is written to the termination log; stdout's last line is the fallback.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if training.credentials_secret:
+        container["envFrom"] = [{"secretRef": {"name": training.credentials_secret}}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(name),
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {
+            "backoffLimit": training.retries,
+            "activeDeadlineSeconds": max(1, round(parse_duration(training.deadline))),
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": "trainer",
+                            "operator": "In",
+                            "values": list(NON_RETRIABLE_EXIT_CODES),
+                        },
+                    }
+                ]
+            },
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"restartPolicy": "Never", "containers": [container]},
+            },
+        },
+    }
+
+
+def model_repository(artifact_uri: str, model: str, version: int) -> str:
+    """The repository root of `<repo>/<model>/<version>/model.onnx`.
+
+    Refuses URIs not in that layout: Triton can only load a model from its repository.
+    """
+    suffix = f"/{model}/{version}/model.onnx"
+    if not artifact_uri.endswith(suffix):
+        raise ValueError(
+            f"artifact {artifact_uri!r} is not in the model-repository layout "
+            f"'<repository>/{model}/{version}/model.onnx'"
+        )
+    return artifact_uri[: -len(suffix)]
+
+
+def _selector(modelversion: str) -> dict[str, str]:
+    return {LABEL_MODELVERSION: modelversion, LABEL_COMPONENT: "server"}
+
+
+def _ready_probe(model: str, version: int) -> dict[str, Any]:
+    # Ask the server whether this MODEL VERSION is loaded, not merely whether it is up:
+    # the ModelVersion becomes Ready only when the Deployment's replicas pass this probe.
+    return {
+        "httpGet": {"path": f"/v2/models/{model}/versions/{version}/ready", "port": HTTP_PORT},
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+    }
+
+
+def serving_deployment(
+    owner: dict[str, Any],
+    spec: ModelVersionSpec,
+    artifact_uri: str,
+    sha256: str,
+    *,
+    triton_image: str,
+    gateway_image: str,
+    replicas: int | None = None,
+) -> dict[str, Any]:
+    """The Deployment serving this one version over KServe v2 HTTP on port 8000."""
+    meta = owner["metadata"]
+    name = meta["name"]
+    serving = spec.serving
+    labels = version_labels(spec.model, spec.version, name, "server")
+    container: dict[str, Any]
+    if serving.runtime == Runtime.TRITON:
+        repository = model_repository(artifact_uri, spec.model, spec.version)
+        limits: dict[str, str] = {}
+        if serving.gpus > 0:
+            limits["nvidia.com/gpu"] = str(serving.gpus)
+        container = {
+            "name": "triton",
+            "image": triton_image,
+            "command": ["tritonserver"],
+            "args": [
+                f"--model-repository={repository}",
+                "--model-control-mode=explicit",
+                f"--load-model={spec.model}",
+                "--strict-readiness=true",
+            ],
+            "ports": [
+                {"name": "http", "containerPort": HTTP_PORT},
+                {"name": "grpc", "containerPort": GRPC_PORT},
+                {"name": "metrics", "containerPort": METRICS_PORT},
+            ],
+            "readinessProbe": _ready_probe(spec.model, spec.version),
+            "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT}},
+            "resources": {"limits": limits} if limits else {},
+        }
+    else:
+        container = {
+            "name": "onnxruntime",
+            "image": gateway_image,
+            "command": ["modelrollout-gateway"],
+            "args": [
+                "serve",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(HTTP_PORT),
+                "--model",
+                spec.model,
+                "--version",
+                str(spec.version),
+                "--artifact-uri",
+                artifact_uri,
+                "--artifact-sha256",
+                sha256,
+            ],
+            "ports": [{"name": "http", "containerPort": HTTP_PORT}],
+            "readinessProbe": _ready_probe(spec.model, spec.version),
+            "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT}},
+        }
+    if serving.credentials_secret:
+        container["envFrom"] = [{"secretRef": {"name": serving.credentials_secret}}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": serving_name(name),
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {
+            "replicas": serving.replicas if replicas is None else replicas,
+            "selector": {"matchLabels": _selector(name)},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(
+                            METRICS_PORT if serving.runtime == Runtime.TRITON else HTTP_PORT
+                        ),
+                    },
+                },
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def serving_service(owner: dict[str, Any], spec: ModelVersionSpec) -> dict[str, Any]:
+    """A ClusterIP Service in front of the version's Deployment."""
+    meta = owner["metadata"]
+    name = meta["name"]
+    labels = version_labels(spec.model, spec.version, name, "server")
+    ports = [{"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT}]
+    if spec.serving.runtime == Runtime.TRITON:
+        ports += [
+            {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT},
+            {"name": "metrics", "port": METRICS_PORT, "targetPort": METRICS_PORT},
+        ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": serving_name(name),
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(name),
+            "ports": ports,
+        },
+    }

@@ -1,0 +1,76 @@
+"""The trainer's result (contracts.md §3) read from a Pod's termination message, and the gate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..api.v1alpha1 import Acceptance
+
+
+class TrainerResultError(ValueError):
+    """The termination message is not the trainer's result JSON."""
+
+
+@dataclass(frozen=True)
+class TrainerResult:
+    artifact_uri: str
+    sha256: str
+    metrics: dict[str, dict[str, float]]
+    gate_passed: bool
+    gate_reasons: tuple[str, ...]
+
+
+def parse_trainer_result(message: str) -> TrainerResult:
+    """The result object from a termination message (its last JSON line: logs may precede it)."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        raise TrainerResultError("the trainer left an empty termination message")
+    try:
+        data = json.loads(lines[-1])
+    except json.JSONDecodeError as exc:
+        raise TrainerResultError(f"the trainer's result is not JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise TrainerResultError("the trainer's result is not a JSON object")
+    artifact = data.get("artifact")
+    if not isinstance(artifact, dict) or not artifact.get("uri") or not artifact.get("sha256"):
+        raise TrainerResultError("the trainer's result has no artifact uri and sha256")
+    metrics_raw = data.get("metrics") or {}
+    metrics: dict[str, dict[str, float]] = {}
+    for split in ("train", "validation", "test"):
+        values = metrics_raw.get(split) or {}
+        if not isinstance(values, dict):
+            raise TrainerResultError(f"metrics.{split} is not an object")
+        metrics[split] = {
+            k: float(v) for k, v in values.items() if isinstance(v, int | float) and v == v
+        }
+    gate = data.get("gate") or {}
+    return TrainerResult(
+        artifact_uri=str(artifact["uri"]),
+        sha256=str(artifact["sha256"]),
+        metrics=metrics,
+        gate_passed=bool(gate.get("passed", True)),
+        gate_reasons=tuple(str(r) for r in gate.get("reasons") or ()),
+    )
+
+
+def gate_failures(acceptance: Acceptance, test_metrics: dict[str, float]) -> list[str]:
+    """Why the test metrics miss the acceptance gate (empty: accepted).
+
+    The operator checks the gate itself rather than trusting the trainer's own verdict, so a
+    trainer run without `--min-accuracy` cannot slip past it; a missing metric is a failure.
+    """
+    reasons: list[str] = []
+    for key, bound, label in (
+        ("accuracy", acceptance.min_accuracy, "minAccuracy"),
+        ("rocAuc", acceptance.min_roc_auc, "minRocAuc"),
+    ):
+        if bound is None:
+            continue
+        value = test_metrics.get(key)
+        pretty = "accuracy" if key == "accuracy" else "ROC AUC"
+        if value is None:
+            reasons.append(f"test {pretty} missing from the trainer's result ({label} {bound:g})")
+        elif value < bound:
+            reasons.append(f"test {pretty} {value:.4g} < {label} {bound:g}")
+    return reasons

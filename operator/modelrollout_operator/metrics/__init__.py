@@ -1,0 +1,6 @@
+"""Metrics providers: what the analysis measures, behind one small protocol."""
+
+from .base import MetricsProvider, Target
+from .prometheus import PrometheusProvider
+
+__all__ = ["MetricsProvider", "PrometheusProvider", "Target"]

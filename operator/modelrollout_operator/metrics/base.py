@@ -1,0 +1,31 @@
+"""The metrics-provider protocol: an observation plan in, one observation per metric out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ..api.v1alpha1 import MetricCheck
+from ..rollout.model import MetricObservation, ObservationPlan
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whose metrics: the model and the Experiment's namespace (for user templates)."""
+
+    model: str
+    namespace: str
+
+
+class MetricsProvider(Protocol):
+    async def observe(
+        self,
+        plan: ObservationPlan,
+        checks: Sequence[MetricCheck],
+        target: Target,
+        now: datetime,
+    ) -> list[MetricObservation]:
+        """One observation per planned metric; failures become `error`, never a pass."""
+        ...

@@ -1,0 +1,74 @@
+"""The router protocol and the few Kubernetes verbs routers need (the k8s client satisfies it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..api.v1alpha1 import ExperimentSpec
+from ..rollout.model import SetTraffic
+
+
+class RoutingError(Exception):
+    """Traffic could not be applied (e.g. weight for a version that is not Ready)."""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A ModelVersion as routing needs it: its number, readiness and how to reach it."""
+
+    name: str  # the ModelVersion object's name
+    version: str  # Triton version number, as the gateway labels metrics
+    ready: bool
+    endpoint: str | None = None  # KServe v2 base URL of its server, when served in-cluster
+    artifact_uri: str | None = None
+    sha256: str | None = None
+    service: str | None = None  # the Service in front of its server (HTTPRoute backends)
+
+
+class ObjectApi(Protocol):
+    """get / create / patch on typed resources; `KubeClient` implements it."""
+
+    async def get(self, res: Any, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    async def create(self, res: Any, namespace: str | None, body: dict[str, Any]) -> Any: ...
+
+    async def patch(
+        self,
+        res: Any,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> Any: ...
+
+
+class Router(Protocol):
+    async def apply(
+        self,
+        experiment: Mapping[str, Any],
+        spec: ExperimentSpec,
+        traffic: SetTraffic,
+        baseline: VersionRef,
+        candidate: VersionRef,
+    ) -> None:
+        """Make `traffic` true; idempotent (a replayed pass writes the same weights)."""
+        ...
+
+
+def check_ready(traffic: SetTraffic, baseline: VersionRef, candidate: VersionRef) -> None:
+    """Traffic never moves to a version that is not Ready."""
+    if (traffic.candidate_weight > 0 or traffic.shadow_percent > 0 or traffic.promoted) and not (
+        candidate.ready
+    ):
+        raise RoutingError(
+            f"refusing {traffic.candidate_weight}% (shadow {traffic.shadow_percent}%) "
+            f"for candidate {candidate.name}: it is not Ready"
+        )
+    if traffic.candidate_weight < 100 and not traffic.promoted and not baseline.ready:
+        raise RoutingError(
+            f"refusing {100 - traffic.candidate_weight}% for baseline {baseline.name}: "
+            "it is not Ready"
+        )

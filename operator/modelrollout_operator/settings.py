@@ -1,0 +1,52 @@
+"""Operator settings from the environment (`MODELROLLOUT_*`), validated once at startup."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """Everything the operator reads from its environment; the Helm chart sets these."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELROLLOUT_", extra="ignore")
+
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        description="Prometheus HTTP API the analysis queries.",
+    )
+    prometheus_timeout: float = Field(default=5.0, gt=0, description="Seconds per query.")
+    trainer_image: str = Field(
+        default="ghcr.io/model-rollout/trainer:0.1.0",
+        description="Default trainer image (spec.training.image overrides it).",
+    )
+    triton_image: str = Field(default="nvcr.io/nvidia/tritonserver:24.08-py3")
+    gateway_image: str = Field(
+        default="ghcr.io/model-rollout/gateway:0.1.0",
+        description="Image of the gateway, also used to serve one version with onnxruntime.",
+    )
+    gateway_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the gateway's routing ConfigMaps (default: the Experiment's).",
+    )
+    kube_server: str | None = Field(
+        default=None,
+        description="API server URL to use without TLS verification (tests, local emulators); "
+        "unset: in-cluster service account, then KUBECONFIG.",
+    )
+    default_namespace: str = Field(default="default")
+    version_poll_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between checks of a training or deploying version."
+    )
+    ready_poll_interval: float = Field(
+        default=30.0, gt=0, description="Seconds between checks of a Ready version."
+    )
+    min_analysis_interval: float = Field(
+        default=0.5, gt=0, description="Floor for an Experiment's pass interval (seconds)."
+    )
+    http_host: str = Field(default="0.0.0.0")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="healthz/readyz/metrics.")
+    log_format: Literal["json", "text"] = Field(default="text")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
