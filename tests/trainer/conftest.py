@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pandas as pd
 import pytest
+
 from modelrollout_trainer.synthesizing import SynthSpec, synthesize
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from modelrollout_trainer.cli import main
 from modelrollout_trainer.datasets.building import (
     BuildStats,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from modelrollout_trainer.evaluating import (
     binary_accuracy,
     evaluate,

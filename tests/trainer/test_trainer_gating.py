@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from modelrollout_trainer.errors import UsageError
 from modelrollout_trainer.gating import Gate, judge
 from modelrollout_trainer.schema import Task

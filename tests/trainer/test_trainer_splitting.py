@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from modelrollout_trainer.datasets.splitting import SplitFractions, split_indices
 from modelrollout_trainer.errors import UsageError
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from modelrollout_trainer.datasets.splitting import split_indices
 from modelrollout_trainer.datasets.validating import validate
 from modelrollout_trainer.errors import UsageError

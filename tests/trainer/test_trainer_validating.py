@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from modelrollout_trainer.cli import main
 from modelrollout_trainer.datasets.formats import read_table
 from modelrollout_trainer.datasets.validating import validate

@@ -19,6 +19,9 @@ class TabularMLP(nn.Module):
     and serving needs no preprocessing step of its own.
     """
 
+    mean: torch.Tensor
+    inv_std: torch.Tensor
+
     def __init__(
         self,
         feature_mean: npt.NDArray[np.float32],
@@ -39,7 +42,7 @@ class TabularMLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net((features - self.mean) * self.inv_std)  # type: ignore[no-any-return]
+        return self.net((features - self.mean) * self.inv_std)
 
 
 class ScoringHead(nn.Module):

@@ -154,9 +154,9 @@ def join_records(
 
     joined = JoinedRows(stats=stats)
     for request, rows in predictions.items():
-        if joined.features and len(rows[0]) != joined.width or any(
-            len(r) != len(rows[0]) for r in rows
-        ):
+        if any(len(r) != len(rows[0]) for r in rows):
+            raise DatasetError(f"prediction log: request {request!r} has rows of different widths")
+        if joined.features and len(rows[0]) != joined.width:
             raise DatasetError(
                 f"prediction log: request {request!r} has {len(rows[0])} features, earlier "
                 f"requests have {joined.width}; build one model version at a time (--version)"
