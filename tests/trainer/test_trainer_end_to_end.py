@@ -21,7 +21,8 @@ TRAIN = ["--epochs", "15", "--batch-size", "256", "--seed", "5", "--threads", "2
 
 
 def _last_json(out: str) -> dict[str, Any]:
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    parsed: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return parsed
 
 
 def test_train_publish_fetch_and_reproduce(
@@ -125,3 +126,39 @@ def test_multiclass_and_regression_tasks(tmp_path: Path, capsys: pytest.CaptureF
     result = _last_json(capsys.readouterr().out)
     assert code == 0, result
     assert {"accuracy", "rmse", "mae"} <= set(result["metrics"]["test"])
+
+
+def test_parity_failure_exits_4_and_publishes_nothing(
+    small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelrollout_trainer import job
+    from modelrollout_trainer.errors import ParityError
+
+    def differs(*_: object, **__: object) -> float:
+        raise ParityError("ONNX Runtime differs from PyTorch by 0.3 on 400 rows (tolerance 1e-05)")
+
+    monkeypatch.setattr(job, "check_parity", differs)
+    repo = tmp_path / "repo"
+    code = main(["train", "--dataset", str(small_csv), "--model", "scorer", "--version", "1",
+                 "--output", str(repo), *TRAIN])
+    result = _last_json(capsys.readouterr().out)
+    assert code == 4
+    assert result["error"]["exitCode"] == 4
+    assert not repo.exists()
+
+
+def test_evaluate_command_scores_a_dataset_with_the_exported_model(
+    small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    assert main(["train", "--dataset", str(small_csv), "--model", "scorer", "--version", "1",
+                 "--output", str(repo), *TRAIN]) == 0
+    sha256 = _last_json(capsys.readouterr().out)["artifact"]["sha256"]
+    model = repo / "scorer" / "1" / "model.onnx"
+    assert main(["evaluate", "--model-uri", str(model), "--dataset", str(small_csv),
+                 "--sha256", sha256]) == 0
+    evaluated = _last_json(capsys.readouterr().out)
+    assert evaluated["rows"] == 4000 and 0.7 < evaluated["metrics"]["accuracy"] <= 1.0
+    assert main(["evaluate", "--model-uri", str(model), "--dataset", str(small_csv),
+                 "--sha256", "0" * 64]) == 5
