@@ -94,6 +94,11 @@ class GatewayMetrics:
         for version, route, weight in weights:
             self.traffic_weight.labels(model, version, route).set(weight)
 
+    def declare_version(self, model: str, version: str) -> None:
+        """Create a version's feedback series at 0, so increase() counts its very first labels."""
+        self.feedback.labels(model, version)
+        self.feedback_correct.labels(model, version)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

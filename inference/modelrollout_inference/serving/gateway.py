@@ -70,6 +70,7 @@ class Gateway:
         for model in self.repository.models():
             for version in self.repository.versions(model):
                 await self.pool.for_repository(model, version)
+                self.metrics.declare_version(model, version)
         self.ready = True
 
     async def close(self) -> None:
@@ -101,6 +102,8 @@ class Gateway:
                 backends[route.version] = await self.pool.for_route(table.model, route)
             self.tables[table.model] = AppliedTable.build(table, backends, source)
             self.metrics.set_weights(table.model, self.tables[table.model].weights())
+            for route in table.versions:
+                self.metrics.declare_version(table.model, route.version)
             self._retire()
             log.info("routing table applied", model=table.model, generation=table.generation,
                      source=source,
