@@ -1,4 +1,8 @@
-"""The data that crosses the engine's boundary: facts in, a new status and actions out."""
+"""The data that crosses the engine's boundary: facts in, a new status and actions out.
+
+`Measurement` and `MetricObservation` are defined in `analysis.observations` (the decisions
+read them, and `analysis` sits below `rollout` in the layers) and re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from ..analysis.observations import Measurement, MetricObservation
 from ..api.v1alpha1 import ExperimentStatus
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One version's value of one metric over the analysis window.
-
-    `value` None means no data. For proportions (accuracy) `successes`/`samples` are the raw
-    counts, which the statistical test needs; for rates and latencies `samples` is the number
-    of requests behind the value.
-    """
-
-    value: float | None
-    samples: int = 0
-    successes: int | None = None
-
-
-@dataclass(frozen=True)
-class MetricObservation:
-    """What the metrics provider saw for one `analysis.metrics[]` entry."""
-
-    metric: str
-    candidate: Measurement
-    baseline: Measurement | None = None
-    error: str | None = None  # the provider failed (e.g. Prometheus unreachable): never a pass
 
 
 @dataclass(frozen=True)
@@ -92,6 +73,18 @@ class EmitEvent:
 
 
 Action = SetTraffic | EmitEvent
+
+__all__ = [
+    "Action",
+    "Decision",
+    "EmitEvent",
+    "Measurement",
+    "MetricObservation",
+    "ObservationPlan",
+    "SetTraffic",
+    "UserIntent",
+    "World",
+]
 
 
 @dataclass(frozen=True)

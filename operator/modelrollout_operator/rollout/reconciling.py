@@ -1,0 +1,228 @@
+"""The state machine: (spec, status, facts, observations, intent, now) -> (status, actions).
+
+One pass settles everything the inputs allow, in a fixed order of precedence:
+
+1. finished experiments stay finished (terminal phases are absorbing);
+2. an interrupted RollingBack / Promoting completes;
+3. a candidate or baseline that can never become Ready fails the experiment;
+4. `abort` rolls back; a candidate that stops being Ready mid-rollout is rolled back
+   (traffic never goes to a candidate that is not Ready);
+5. `promote` promotes (when the candidate is Ready);
+6. pause holds everything (no analysis counted); resume continues the step clock;
+7. Pending starts once both versions are Ready;
+8. a due analysis is counted once (`lastAnalysisAt`), possibly rolling back;
+9. the strategy moves forward as far as the facts allow (`progressing`).
+
+Actions are derived, not scripted: SetTraffic when the routing the status calls for changed
+(`desired_traffic`), always on a rollback; an event for every transition. So a re-run with the
+same inputs, or a restart from persisted status, repeats nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from ..api.v1alpha1 import (
+    TERMINAL_PHASES,
+    ExperimentPhase,
+    ExperimentSpec,
+    ExperimentStatus,
+    StrategyType,
+)
+from .analysing import record_analysis
+from .model import Action, Decision, MetricObservation, UserIntent, World
+from .passing import PROGRESSING, READY, Pass
+from .planning import analysis_due, next_analysis_at, require_aware
+from .progressing import deadline_of, progress, promote
+from .steps import steps_of
+from .traffic import desired_traffic
+
+
+def _readiness(p: Pass) -> None:
+    w, spec = p.world, p.spec
+    if w.baseline_ready and w.candidate_ready:
+        p.set_condition(
+            READY, "True", "VersionsReady", f"{spec.baseline} and {spec.candidate} are Ready"
+        )
+    elif not w.candidate_ready:
+        p.set_condition(READY, "False", "CandidateNotReady", f"{spec.candidate} is not Ready")
+    else:
+        p.set_condition(READY, "False", "BaselineNotReady", f"{spec.baseline} is not Ready")
+
+
+def _start(p: Pass) -> None:
+    st, spec = p.status, p.spec
+    first = p.steps[0]
+    st.started_at = p.now
+    st.step_started_at = p.now
+    st.current_step = 1
+    st.weight = first.weight
+    if spec.strategy.type == StrategyType.SHADOW:
+        message = f"started: shadowing {first.shadow_percent}% of requests to {spec.candidate}"
+    elif spec.strategy.type == StrategyType.AB_TEST:
+        message = f"started: A/B test with {first.weight}% of traffic on {spec.candidate}"
+    else:
+        message = f"started: step 1/{p.total}: weight {first.weight}% on {spec.candidate}"
+    p.set_condition(PROGRESSING, "True", "Started", message)
+    p.enter(ExperimentPhase.PROGRESSING, "Started", message)
+
+
+def _pause(p: Pass) -> None:
+    if p.status.phase == ExperimentPhase.PAUSED:
+        return
+    message = f"paused at {p.where()}: weight held, no analysis counted"
+    p.set_condition(PROGRESSING, "False", "Paused", message)
+    p.enter(ExperimentPhase.PAUSED, "Paused", message)
+
+
+def _resume(p: Pass) -> None:
+    st = p.status
+    cond = p.condition(PROGRESSING)
+    paused_since = (
+        cond.last_transition_time if cond is not None and cond.reason == "Paused" else None
+    )
+    if st.step_started_at is not None:
+        if paused_since is not None and paused_since <= p.now:
+            # The bake continues where it stopped: paused time does not count as baking.
+            st.step_started_at = st.step_started_at + (p.now - paused_since)
+        else:
+            st.step_started_at = p.now  # pause time unknown: bake the step afresh
+    st.no_data_since = None  # data missing while paused is not the candidate's fault
+    started = st.started_at is not None
+    message = f"resumed at {p.where()}"
+    if started:
+        p.set_condition(PROGRESSING, "True", "Resumed", message)
+        p.enter(ExperimentPhase.PROGRESSING, "Resumed", message)
+    else:
+        p.set_condition(PROGRESSING, "False", "WaitingForReady", message)
+        p.enter(ExperimentPhase.PENDING, "Resumed", message)
+
+
+def _not_ready_names(p: Pass) -> str:
+    names = [
+        name
+        for name, ready in (
+            (f"baseline {p.spec.baseline}", p.world.baseline_ready),
+            (f"candidate {p.spec.candidate}", p.world.candidate_ready),
+        )
+        if not ready
+    ]
+    return " and ".join(names)
+
+
+def _run(
+    p: Pass,
+    observations: Sequence[MetricObservation] | None,
+    approvable_step: int | None,
+) -> None:
+    st, spec, world, intent = p.status, p.spec, p.world, p.intent
+    if st.phase == ExperimentPhase.ROLLING_BACK:
+        p.roll_back("RolledBack", "completing an interrupted rollback")
+        return
+    if st.phase == ExperimentPhase.PROMOTING:
+        promote(p, "completing an interrupted promotion")
+        return
+    for role, name, problem in (
+        ("candidate", spec.candidate, world.candidate_problem),
+        ("baseline", spec.baseline, world.baseline_problem),
+    ):
+        if problem is not None:
+            p.finish(
+                ExperimentPhase.FAILED,
+                f"{role.capitalize()}Failed",
+                f"{role} {name} cannot become Ready: {problem}; candidate weight set to 0",
+                weight=0,
+                warning=True,
+            )
+            return
+    if intent.abort:
+        p.roll_back("Aborted", "aborted by user")
+        return
+    _readiness(p)
+    if st.started_at is not None and not world.candidate_ready:
+        p.roll_back("CandidateNotReady", f"candidate {spec.candidate} is no longer Ready")
+        return
+    if intent.promote:
+        if world.candidate_ready:
+            promote(p, "promoted by user")
+            return
+        st.message = f"promotion requested, but candidate {spec.candidate} is not Ready"
+    if spec.paused or intent.paused:
+        _pause(p)
+        return
+    if st.phase == ExperimentPhase.PAUSED:
+        _resume(p)
+    if st.phase == ExperimentPhase.PENDING:
+        if not (world.candidate_ready and world.baseline_ready):
+            message = f"waiting for {_not_ready_names(p)} to be Ready"
+            p.set_condition(PROGRESSING, "False", "WaitingForReady", message)
+            st.message = message
+            return
+        _start(p)
+    if not world.baseline_ready:
+        st.message = f"{p.where()}: holding: baseline {spec.baseline} is not Ready"
+        return
+    if observations is not None and analysis_due(spec, st, p.now):
+        record_analysis(p, observations)
+        if p.finished:
+            return
+    progress(p, approvable_step)
+
+
+def _requeue_after(p: Pass) -> float | None:
+    st, spec = p.status, p.spec
+    if st.phase in TERMINAL_PHASES:
+        return None
+    interval = spec.analysis.interval_seconds
+    floor = min(1.0, max(interval, 0.1))  # never a hot loop, even with a zero interval
+    if st.phase != ExperimentPhase.PROGRESSING:
+        return max(interval, floor)
+    moments: list[datetime] = []
+    due = next_analysis_at(spec, st)
+    if due is not None:
+        moments.append(due)
+    step = p.step
+    if step is not None and st.step_started_at is not None:
+        bake_end = st.step_started_at + timedelta(seconds=step.bake_seconds)
+        if bake_end > p.now:
+            moments.append(bake_end)
+    left = deadline_of(p)
+    if left is not None:
+        moments.append(p.now + left)
+    if not moments:
+        return max(interval, floor)
+    return max(min((m - p.now).total_seconds() for m in moments), floor)
+
+
+def reconcile(
+    spec: ExperimentSpec,
+    status: ExperimentStatus,
+    world: World,
+    observations: Sequence[MetricObservation] | None,
+    intent: UserIntent,
+    now: datetime,
+) -> Decision:
+    """One pass of the rollout state machine: the new status and the actions to apply.
+
+    `observations` are the metrics for `plan_observation(...)` (None when nothing was
+    measured); they count only when an analysis is due, so re-running a pass never counts
+    the same result twice. `now` must be timezone-aware.
+    """
+    require_aware(now)
+    if status.phase in TERMINAL_PHASES:
+        return Decision(status=status, actions=(), requeue_after=None)
+    steps = steps_of(spec)
+    st = status.model_copy(deep=True)
+    st.total_steps = len(steps)
+    st.baseline_version = world.baseline_version or st.baseline_version
+    st.candidate_version = world.candidate_version or st.candidate_version
+    p = Pass(spec=spec, status=st, world=world, intent=intent, now=now, steps=steps)
+    approvable = st.current_step if intent.approve else None
+    _run(p, observations, approvable)
+    actions: list[Action] = []
+    before, after = desired_traffic(spec, status), desired_traffic(spec, st)
+    if p.force_traffic or after != before:
+        actions.append(after)
+    actions.extend(p.events)
+    return Decision(status=st, actions=tuple(actions), requeue_after=_requeue_after(p))
