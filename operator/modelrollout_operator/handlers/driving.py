@@ -1,13 +1,15 @@
 """One analysis pass of one Experiment: observe, decide (the pure engine), act.
 
 The engine decides; this module only gathers facts and applies the decision, in an order
-that makes a crash at any point safe: traffic first, then status, then events and counters.
-If the process dies after the traffic write, the next pass recomputes the same decision
-from the old status and rewrites the same weights (routers are idempotent).
+that makes a crash at any point safe: status first, then traffic, then events and counters.
+The status is the record: a process that dies after writing it re-applies the traffic it
+calls for (`desired_traffic`) on its first pass, and routers are idempotent. Writing traffic
+first would let a restart undo a rollback's weight 0 from a stale status.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +26,7 @@ from ..api.v1alpha1 import (
 from ..k8s.client import EXPERIMENTS, MODELVERSIONS
 from ..k8s.naming import serving_name
 from ..metrics import Target
-from ..rollout import plan_observation, reconcile
+from ..rollout import desired_traffic, plan_observation, reconcile
 from ..rollout.model import EmitEvent, SetTraffic, World
 from ..routing import RoutingError, VersionRef
 from .intents import consumed, read_intent
@@ -79,8 +81,57 @@ def known_status(raw: Any) -> ExperimentStatus:
     return ExperimentStatus.model_validate({k: v for k, v in raw.items() if k in fields})
 
 
-async def experiment_pass(services: Services, namespace: str, name: str) -> float | None:
+@dataclass
+class PassState:
+    """What one Experiment's daemon carries between passes."""
+
+    resync: bool = True  # routing must be re-applied from the status (restart, failed write)
+
+
+async def _route(
+    services: Services,
+    body: dict[str, Any],
+    spec: ExperimentSpec,
+    traffic: SetTraffic,
+    baseline: VersionRef,
+    candidate: VersionRef,
+) -> bool:
+    """Apply `traffic`; False (and a Warning event) when the router refused or failed."""
+    router = services.routers[spec.routing.provider]
+    try:
+        await router.apply(body, spec, traffic, baseline, candidate)
+    except RoutingError as exc:
+        name = body["metadata"]["name"]
+        log.warning("experiment.routing_failed", name=name, error=str(exc))
+        await services.kube.event(body, "Warning", "RoutingFailed", str(exc))
+        return False
+    return True
+
+
+def _retire_reason(spec: ExperimentSpec, name: str) -> str:
+    return f"replaced by {spec.candidate} (Experiment {name} promoted it)"
+
+
+async def _finish(
+    services: Services,
+    body: dict[str, Any],
+    spec: ExperimentSpec,
+    status: ExperimentStatus,
+    baseline: VersionRef,
+    candidate: VersionRef,
+) -> None:
+    """Re-apply a finished Experiment's last routing and retirement (both idempotent)."""
+    await _route(services, body, spec, desired_traffic(spec, status), baseline, candidate)
+    if status.phase == ExperimentPhase.SUCCEEDED:
+        meta = body["metadata"]
+        await retire(services, meta["namespace"], spec.baseline, _retire_reason(spec, meta["name"]))
+
+
+async def experiment_pass(
+    services: Services, namespace: str, name: str, state: PassState | None = None
+) -> float | None:
     """Run one pass; the seconds until the next, or None when the Experiment needs no more."""
+    state = state if state is not None else PassState()
     kube = services.kube
     metrics = services.metrics
     with metrics.reconcile_duration.labels("experiment").time():
@@ -94,8 +145,6 @@ async def experiment_pass(services: Services, namespace: str, name: str) -> floa
             log.warning("experiment.invalid", name=name, namespace=namespace, error=str(exc))
             await kube.event(body, "Warning", "InvalidSpec", str(exc)[:1000])
             return None
-        if status.phase in TERMINAL_PHASES:
-            return None
         annotations = body.get("metadata", {}).get("annotations") or {}
         intent = read_intent(spec.paused, annotations)
 
@@ -106,6 +155,10 @@ async def experiment_pass(services: Services, namespace: str, name: str) -> floa
         baseline = version_ref(spec.baseline, bodies[0])
         candidate = version_ref(spec.candidate, bodies[1])
         world = world_of(baseline, candidate, bodies)
+        if status.phase in TERMINAL_PHASES:
+            if state.resync:  # a crash may have come between the status and the traffic
+                await _finish(services, body, spec, status, baseline, candidate)
+            return None
 
         now = datetime.now(UTC)
         plan = plan_observation(spec, status, world, now)
@@ -116,17 +169,6 @@ async def experiment_pass(services: Services, namespace: str, name: str) -> floa
             )
         decision = reconcile(spec, status, world, observations, intent, now)
 
-        router = services.routers[spec.routing.provider]
-        for action in decision.actions:
-            if isinstance(action, SetTraffic):
-                try:
-                    await router.apply(body, spec, action, baseline, candidate)
-                except RoutingError as exc:
-                    # Keep the old status: the pass is retried, the weights never claimed.
-                    log.warning("experiment.routing_failed", name=name, error=str(exc))
-                    await kube.event(body, "Warning", "RoutingFailed", str(exc))
-                    return spec.analysis.interval_seconds
-
         new = decision.status
         patch = status_patch(body.get("status"), new.to_wire())
         if patch:
@@ -135,17 +177,19 @@ async def experiment_pass(services: Services, namespace: str, name: str) -> floa
         if done:
             await kube.patch(EXPERIMENTS, namespace, name, {"metadata": {"annotations": done}})
 
-        for action in decision.actions:
-            if isinstance(action, EmitEvent):
-                await kube.event(body, action.type, action.reason, action.message)
+        traffic = [a for a in decision.actions if isinstance(a, SetTraffic)]
+        if state.resync and not traffic and new.started_at is not None:
+            # First pass of this process, or a failed write: make routing match the status.
+            traffic = [desired_traffic(spec, new)]
+        for move in traffic:
+            state.resync = not await _route(services, body, spec, move, baseline, candidate)
+
+        for event in decision.actions:
+            if isinstance(event, EmitEvent):
+                await kube.event(body, event.type, event.reason, event.message)
         _export(services, namespace, name, spec, status, new)
         if new.phase == ExperimentPhase.SUCCEEDED and status.phase != ExperimentPhase.SUCCEEDED:
-            await retire(
-                services,
-                namespace,
-                spec.baseline,
-                f"replaced by {spec.candidate} (Experiment {name} promoted it)",
-            )
+            await retire(services, namespace, spec.baseline, _retire_reason(spec, name))
         if new.phase != status.phase:
             log.info("experiment.phase", name=name, namespace=namespace,
                      phase=new.phase.value, weight=new.weight, message=new.message)  # fmt: skip

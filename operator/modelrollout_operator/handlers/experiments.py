@@ -8,28 +8,26 @@ from typing import Any
 import kopf
 import structlog
 
-from ..api.v1alpha1 import GROUP, TERMINAL_PHASES, VERSION
-from .driving import experiment_pass
+from ..api.v1alpha1 import GROUP, VERSION
+from .driving import PassState, experiment_pass
 from .services import Services
 
 log = structlog.get_logger(__name__)
-_TERMINAL = {p.value for p in TERMINAL_PHASES}
 
 
-def _active(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in _TERMINAL
-
-
-@kopf.daemon(GROUP, VERSION, "experiments", when=_active, cancellation_timeout=10.0)
+# No `when` filter on the phase: a finished Experiment gets one pass after a restart, which
+# re-applies its final routing in case the process died between the status and the traffic.
+@kopf.daemon(GROUP, VERSION, "experiments", cancellation_timeout=10.0)
 async def drive_experiment(
     name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
     services: Services = memo.services
     due = time.monotonic()
+    state = PassState()
     while not stopped:
         services.metrics.analysis_lag.observe(max(0.0, time.monotonic() - due))
         try:
-            delay = await experiment_pass(services, namespace or "default", name)
+            delay = await experiment_pass(services, namespace or "default", name, state)
         except Exception as exc:  # one bad pass must not end the Experiment's daemon
             log.exception("experiment.pass_failed", name=name, namespace=namespace)
             delay = services.settings.version_poll_interval

@@ -1,0 +1,160 @@
+"""A real Prometheus server (Debian's binary) scraping a prometheus-client exporter we drive.
+
+`GatewayMetrics` exports the gateway's contract metrics (docs/contracts.md §1) for chosen
+versions; tests move its counters to play traffic, feedback and latency per version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+PROMETHEUS = shutil.which("prometheus")
+SKIP_REASON = "the prometheus binary is not installed (apt-get install prometheus)"
+BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayMetrics:
+    """The gateway's request and feedback metrics, driven by hand."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "modelrollout_requests", "", ["model", "version", "route", "code"], registry=r
+        )
+        self.duration = Histogram(
+            "modelrollout_request_duration_seconds",
+            "",
+            ["model", "version", "route"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.feedback = Counter("modelrollout_feedback", "", ["model", "version"], registry=r)
+        self.correct = Counter(
+            "modelrollout_feedback_correct", "", ["model", "version"], registry=r
+        )
+        self.port = free_port()
+        self._server: Any = None
+
+    def start(self) -> None:
+        self._server = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+
+    def stop(self) -> None:
+        if isinstance(self._server, tuple):
+            server, thread = self._server
+            server.shutdown()
+            thread.join(timeout=2)
+
+    def touch(self, version: str, route: str) -> None:
+        """Create a version's series at zero, so increase() sees its first events."""
+        self.requests.labels(self.model, version, route, "200")
+        self.requests.labels(self.model, version, route, "500")
+        self.duration.labels(self.model, version, route)
+        self.feedback.labels(self.model, version)
+        self.correct.labels(self.model, version)
+
+    def serve(
+        self,
+        version: str,
+        route: str,
+        *,
+        requests: int,
+        correct: int,
+        latency: float = 0.02,
+        errors: int = 0,
+    ) -> None:
+        """`requests` answered (with labels fed back, `correct` of them right)."""
+        self.requests.labels(self.model, version, route, "200").inc(requests - errors)
+        if errors:
+            self.requests.labels(self.model, version, route, "500").inc(errors)
+        hist = self.duration.labels(self.model, version, route)
+        for _ in range(requests):
+            hist.observe(latency)
+        self.feedback.labels(self.model, version).inc(requests)
+        self.correct.labels(self.model, version).inc(correct)
+
+
+class PrometheusServer:
+    """`prometheus` on 127.0.0.1 with a temporary TSDB, scraping `targets` every second."""
+
+    def __init__(self, targets: list[str]) -> None:
+        if PROMETHEUS is None:
+            raise RuntimeError(SKIP_REASON)
+        self.targets = targets
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = tempfile.TemporaryDirectory(prefix="prom-")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        root = Path(self._dir.name)
+        config = root / "prometheus.yml"
+        quoted = ", ".join(f"'{t}'" for t in self.targets)
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            f"  - job_name: gateway\n    static_configs: [{{targets: [{quoted}]}}]\n"
+        )
+        assert PROMETHEUS is not None
+        self._proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={root / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("prometheus did not become ready in 15 s")
+
+    def wait_for_series(self, query: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body = httpx.get(f"{self.url}/api/v1/query", params={"query": query}).json()
+            if body.get("data", {}).get("result"):
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"no series for {query} after {timeout} s")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        self._proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
