@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import boto3
 import numpy as np
 import pytest
+from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -55,3 +57,19 @@ def prometheus_factory(
     tmp_path: Path,
 ) -> Callable[[list[str]], AbstractContextManager[PrometheusServer]]:
     return lambda targets: run_prometheus(targets, tmp_path)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for key, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+                       "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    boto3.client("s3").create_bucket(Bucket="logs")
+    try:
+        yield endpoint
+    finally:
+        server.stop()
