@@ -1,0 +1,114 @@
+"""Real parts: the operator process (kopf) against kmock's emulator, a real Prometheus server
+scraping a metric source the test drives, and a kubelet stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from modelrollout_operator.k8s.client import Connection, KubeClient
+from tests.support.kubernetes import FakeKubelet, OperatorProcess, register_resources
+from tests.support.prometheus import PROMETHEUS, SKIP_REASON, GatewayMetrics, PrometheusServer
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
+
+
+@pytest.fixture()
+def gateway_metrics() -> Iterator[GatewayMetrics]:
+    source = GatewayMetrics("scorer")
+    for version, route in (("1", "stable"), ("2", "candidate")):
+        source.touch(version, route)
+    source.start()
+    yield source
+    source.stop()
+
+
+@pytest.fixture()
+def prometheus(gateway_metrics: GatewayMetrics) -> Iterator[PrometheusServer]:
+    if PROMETHEUS is None:
+        pytest.skip(SKIP_REASON)
+    server = PrometheusServer([f"127.0.0.1:{gateway_metrics.port}"])
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+async def cluster(kmock: Any) -> AsyncIterator[Any]:
+    register_resources(kmock)
+    yield kmock
+
+
+@pytest.fixture()
+async def kubelet(cluster: Any) -> AsyncIterator[FakeKubelet]:
+    k = FakeKubelet(cluster)
+    k.start()
+    yield k
+    await k.stop()
+
+
+@pytest.fixture()
+async def kube(cluster: Any) -> AsyncIterator[KubeClient]:
+    client = KubeClient(Connection(server=str(cluster.url).rstrip("/"), insecure=True))
+    yield client
+    await client.close()
+
+
+def _watching(cluster: Any, plural: str) -> bool:
+    return any(
+        r.params.get("watch") in ("true", "1") and r.url.path.endswith(f"/{plural}")
+        for r in list(cluster)
+    )
+
+
+async def wait_until(
+    check: Callable[[], Any], timeout: float, what: str, operator: OperatorProcess | None = None
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    logs = operator.logs() if operator is not None else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+
+
+@pytest.fixture()
+async def start_operator(
+    cluster: Any, prometheus: PrometheusServer
+) -> AsyncIterator[Callable[[], Any]]:
+    started: list[OperatorProcess] = []
+
+    async def start() -> OperatorProcess:
+        before = len(list(cluster))
+        op = OperatorProcess(str(cluster.url).rstrip("/"), prometheus.url)
+        op.start()
+        started.append(op)
+
+        def watching() -> bool:
+            fresh = list(cluster)[before:]
+            return any(
+                r.params.get("watch") in ("true", "1") and r.url.path.endswith("/experiments")
+                for r in fresh
+            ) and any(
+                r.params.get("watch") in ("true", "1") and r.url.path.endswith("/modelversions")
+                for r in fresh
+            )
+
+        await wait_until(watching, 30, "the operator's watches", op)
+        async with httpx.AsyncClient() as http:
+            resp = await http.get(f"http://127.0.0.1:{op.http_port}/readyz")
+            assert resp.status_code == 200
+        return op
+
+    yield start
+    for op in started:
+        op.stop()

@@ -1,0 +1,63 @@
+"""A good candidate walks every canary step and is promoted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
+from tests.operator.e2e.conftest import wait_until
+from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
+from tests.support.kubernetes import events_for
+
+
+async def test_good_candidate_is_promoted_step_by_step(
+    cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
+    start_operator: Any,
+) -> None:  # fmt: skip
+    op = await start_operator()
+    await create_versions(kube)
+
+    async def both_ready() -> bool:
+        a = await status_of(kube, "scorer-v1", MODELVERSIONS)
+        b = await status_of(kube, "scorer-v2", MODELVERSIONS)
+        return a.get("phase") == b.get("phase") == "Ready"
+
+    await wait_until(both_ready, 20, "both versions Ready", op)
+    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    async with traffic(gateway_metrics, lambda: 0.95):
+        await kube.create(EXPERIMENTS, NS, experiment("good", steps=[10, 25, 50, 100]))
+
+        async def finished() -> dict[str, Any] | None:
+            st = await status_of(kube, "good")
+            return st if st.get("phase") in ("Succeeded", "RolledBack", "Failed") else None
+
+        st = await wait_until(finished, 90, "the experiment to finish", op)
+    assert st["phase"] == "Succeeded", st
+    assert st["weight"] == 100
+    # Each step was baked with analysis numbers on record.
+    runs = st.get("analysis") or []
+    assert runs and all(r["verdict"] in ("pass", "inconclusive") for r in runs)
+    acc = [m for r in runs for m in r["results"] if m["metric"] == "accuracy"]
+    assert acc[-1]["candidateSamples"] >= 100 and acc[-1]["candidate"] > 0.9
+    # Every step shows up as an event with its weight.
+    messages = [e["message"] for e in events_for(cluster, "good")]
+    for weight in (10, 25, 50, 100):
+        assert any(f"{weight}%" in m for m in messages), messages
+    # The gateway's routing table ends with the candidate as the only, stable version.
+    cm = await kube.get(CONFIGMAPS, NS, "good-routing")
+    assert cm is not None and cm["metadata"]["labels"]["modelrollout.dev/routing"] == "true"
+    table = json.loads(cm["data"]["routing.json"])
+    assert table["versions"] == [
+        {"version": "2", "weight": 100, "role": "baseline", "backend": table["versions"][0]["backend"]}
+    ]
+    assert table["generation"] >= 5
+    # The old baseline is retired and scaled to zero.
+    await wait_until(
+        lambda: status_of(kube, "scorer-v1", MODELVERSIONS), 5, "baseline status", op
+    )
+    assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Retired"
+    metrics = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics").text
+    assert 'modelrollout_promotions_total{experiment="good",model="scorer",namespace="default"} 1.0' in metrics
