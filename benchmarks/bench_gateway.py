@@ -1,0 +1,251 @@
+"""Gateway vs MLServer 1.7 vs ONNX Runtime in-process: same model, machine and concurrency.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_gateway.py [--seconds 4] [--concurrency 1,8,64]
+
+(a) the gateway (`modelrollout-gateway serve`, uvicorn + uvloop + httptools, embedded ONNX
+    Runtime), JSON tensors, and once more with Triton's binary tensor extension;
+(b) MLServer 1.7 serving the same model.onnx through a small ONNX Runtime MLModel
+    (benchmarks/gateway/mlserver_model.py), JSON tensors (it lacks the binary extension);
+(c) ONNX Runtime called directly in-process (the floor: no HTTP, no JSON).
+
+MLServer conflicts with the project's venv, so it gets its own, created on first run:
+`python3 -m venv /tmp/modelrollout-bench/mlserver-venv` and
+`pip install "mlserver==1.7.*" onnxruntime numpy` (override with --mlserver-venv; skip (b)
+with --no-mlserver). Servers run in their own process groups on 127.0.0.1 and are stopped
+at the end. The load generator is one aiohttp client process with a fixed number of requests
+in flight; it shares the machine's cores with the server, which bounds every HTTP figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gateway.model import FEATURES, write_model
+
+MODEL = "scorer"
+HERE = Path(__file__).parent
+DEFAULT_VENV = Path("/tmp/modelrollout-bench/mlserver-venv")
+
+
+@dataclass
+class Figures:
+    name: str
+    concurrency: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def process_group(command: list[str], ready_url: str, env: dict[str, str] | None = None,
+                  cwd: Path | None = None, log: Path | None = None) -> Iterator[None]:
+    output = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd,
+                               stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited with {process.returncode} (log: {log})")
+            try:
+                import urllib.request
+
+                with urllib.request.urlopen(ready_url, timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{ready_url} never became ready (log: {log})")
+            time.sleep(0.1)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+async def load(url: str, body: bytes, headers: dict[str, str], concurrency: int,
+               seconds: float, warmup: float = 0.5) -> tuple[int, float, list[float]]:
+    """`concurrency` workers each send one request at a time until the deadline."""
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker(until: float, record: bool) -> None:
+            while time.perf_counter() < until:
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"{url} answered {response.status}")
+                if record:
+                    latencies.append(time.perf_counter() - started)
+
+        until = time.perf_counter() + warmup
+        await asyncio.gather(*(worker(until, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(*(worker(until, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies), elapsed, latencies
+
+
+def direct(path: Path, row: np.ndarray, seconds: float) -> Figures:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    latencies = []
+    started = time.perf_counter()
+    until = started + seconds
+    while (now := time.perf_counter()) < until:
+        session.run(["score"], {"features": row})
+        latencies.append(time.perf_counter() - now)
+    return Figures("onnxruntime in-process", 1, len(latencies), time.perf_counter() - started,
+                   latencies)
+
+
+def ensure_mlserver(venv: Path) -> Path:
+    binary = venv / "bin" / "mlserver"
+    if not binary.exists():
+        print(f"creating {venv} with mlserver 1.7 (first run only)...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "mlserver==1.7.*",
+                        "onnxruntime", "numpy"], check=True)
+    return binary
+
+
+def mlserver_dir(root: Path, model_path: Path, port: int) -> Path:
+    directory = root / "mlserver"
+    (directory / MODEL).mkdir(parents=True)
+    (directory / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
+        "metrics_port": free_port(), "parallel_workers": 0, "debug": False,
+    }))
+    (directory / MODEL / "model-settings.json").write_text(json.dumps({
+        "name": MODEL, "implementation": "mlserver_model.OnnxModel",
+        "parameters": {"uri": str(model_path)},
+    }))
+    return directory
+
+
+def table(results: list[Figures]) -> None:
+    print(f"\n{'system':34} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(f"{r.name:34} {r.concurrency:5d} {r.throughput:9.0f} "
+              f"{r.quantile(0.5) * 1e3:8.3f} {r.quantile(0.99) * 1e3:8.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--concurrency", default="1,8,64")
+    parser.add_argument("--mlserver-venv", type=Path, default=DEFAULT_VENV)
+    parser.add_argument("--no-mlserver", action="store_true")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    root = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    model_path = root / "repository" / MODEL / "1" / "model.onnx"
+    write_model(model_path)
+    row = np.random.default_rng(1).normal(size=(1, FEATURES)).astype(np.float32)
+    json_body = json.dumps({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, FEATURES],
+                                        "data": row.ravel().tolist()}]}).encode()
+    header = json.dumps({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, FEATURES],
+                                     "parameters": {"binary_data_size": row.nbytes}}],
+                         "outputs": [{"name": "score", "parameters": {"binary_data": True}}]}).encode()
+    binary_body = header + row.tobytes()
+    json_headers = {"content-type": "application/json"}
+    binary_headers = {"content-type": "application/octet-stream",
+                      "inference-header-content-length": str(len(header))}
+
+    results: list[Figures] = [direct(model_path, row, args.seconds)]
+
+    def run(name: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        for concurrency in levels:
+            count, elapsed, latencies = asyncio.run(load(url, body, headers, concurrency, args.seconds))
+            results.append(Figures(name, concurrency, count, elapsed, latencies))
+            print(f"  {name} c={concurrency}: {count / elapsed:.0f} req/s", flush=True)
+
+    port = free_port()
+    gateway = [sys.executable, "-m", "modelrollout_inference.cli", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--model-repository", str(root / "repository")]
+    with process_group(gateway, f"http://127.0.0.1:{port}/v2/health/ready",
+                       log=root / "gateway.log"):
+        url = f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer"
+        run("gateway (JSON)", url, json_body, json_headers)
+        run("gateway (binary tensors)", url, binary_body, binary_headers)
+
+    if not args.no_mlserver:
+        binary = ensure_mlserver(args.mlserver_venv)
+        port = free_port()
+        directory = mlserver_dir(root, model_path, port)
+        with process_group([str(binary), "start", str(directory)],
+                           f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready",
+                           env={"PYTHONPATH": str(HERE / "gateway")}, log=root / "mlserver.log"):
+            run("mlserver 1.7 (JSON)", f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer",
+                json_body, json_headers)
+
+    table(results)
+    floor = results[0]
+    by = {(r.name, r.concurrency): r for r in results}
+    print("\nratios")
+    for concurrency in levels:
+        ours = by[("gateway (JSON)", concurrency)]
+        theirs = by.get(("mlserver 1.7 (JSON)", concurrency))
+        if theirs:
+            print(f"  c={concurrency:<3} gateway/mlserver throughput: "
+                  f"{ours.throughput / theirs.throughput:5.2f}x   p99 {ours.quantile(0.99) * 1e3:.3f}"
+                  f" vs {theirs.quantile(0.99) * 1e3:.3f} ms")
+    c1 = by.get(("gateway (JSON)", 1))
+    if c1:
+        added = (c1.quantile(0.99) - floor.quantile(0.99)) * 1e3
+        print(f"  c=1 p99 added over in-process ONNX Runtime: {added:.3f} ms "
+              f"(in-process p99 {floor.quantile(0.99) * 1e6:.1f} us, "
+              f"p50 {statistics.median(floor.latencies) * 1e6:.1f} us)")
+    print(f"\nbounded by: {os.cpu_count()} CPU cores shared by the server, the client and other "
+          "work on this machine; at c=1 by the round trip through loopback TCP and the event "
+          "loops of client and server, at c>=8 by the server's one Python thread (CPU-bound).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
