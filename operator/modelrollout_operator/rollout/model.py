@@ -43,9 +43,12 @@ class UserIntent:
     """What people asked for by hand (spec.paused, annotations, or the `modelrollout` CLI)."""
 
     paused: bool = False
-    approve: bool = False  # pass the current manual gate
+    approve: bool = False  # pass the current manual gate (one-shot: clear it once applied)
     promote: bool = False  # promote now, skipping the remaining steps
     abort: bool = False  # roll back now
+    # Pass the manual gate of this step (1-based) once it is reached. Unlike a bare `approve`,
+    # it names what was approved, so a re-delivered intent never opens a later gate.
+    approve_step: int | None = None
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,10 @@ def _start(p: Pass) -> None:
 
 
 def _pause(p: Pass) -> None:
-    if p.status.phase == ExperimentPhase.PAUSED:
-        return
     message = f"paused at {p.where()}: weight held, no analysis counted"
+    if p.status.phase == ExperimentPhase.PAUSED:
+        p.status.message = message  # the same words on every pass: re-runs change nothing
+        return
     p.set_condition(PROGRESSING, "False", "Paused", message)
     p.enter(ExperimentPhase.PAUSED, "Paused", message)
 
@@ -218,7 +219,9 @@ def reconcile(
     st.baseline_version = world.baseline_version or st.baseline_version
     st.candidate_version = world.candidate_version or st.candidate_version
     p = Pass(spec=spec, status=st, world=world, intent=intent, now=now, steps=steps)
-    approvable = st.current_step if intent.approve else None
+    # A bare `approve` opens the gate of the step current when the pass began, never one
+    # reached during it; `approve_step` names its step.
+    approvable = intent.approve_step or (st.current_step if intent.approve else None)
     _run(p, observations, approvable)
     actions: list[Action] = []
     before, after = desired_traffic(spec, status), desired_traffic(spec, st)

@@ -23,7 +23,9 @@ from modelrollout_operator.rollout import (
 )
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
-READY = World(baseline_ready=True, candidate_ready=True, baseline_version="1", candidate_version="2")
+READY = World(
+    baseline_ready=True, candidate_ready=True, baseline_version="1", candidate_version="2"
+)
 NOT_READY = replace(READY, candidate_ready=False)
 
 #: What the metrics say in one pass: pass, fail, no data, too few samples, provider error.
@@ -234,18 +236,20 @@ def ticks(draw: st.DrawFn) -> Tick:
     """One pass: mostly ready and passing, with rare user actions and outages."""
     dt = draw(st.sampled_from((0.0, 5.0, 10.0, 30.0, 30.0, 45.0, 60.0, 120.0)))
     world = READY
-    roll = draw(st.integers(0, 19))
+    roll = draw(st.integers(0, 59))
     if roll == 0:
         world = NOT_READY
     elif roll == 1:
         world = replace(READY, baseline_ready=False)
     elif roll == 2 and draw(st.integers(0, 3)) == 0:
         world = replace(NOT_READY, candidate_problem="training rejected: accuracy 0.71 < 0.85")
+    approval = draw(st.integers(0, 3))
     intent = UserIntent(
-        paused=draw(st.integers(0, 11)) == 0,
-        approve=draw(st.integers(0, 3)) == 0,
-        promote=draw(st.integers(0, 40)) == 0,
-        abort=draw(st.integers(0, 60)) == 0,
+        paused=draw(st.integers(0, 15)) == 0,
+        approve=approval == 0,  # bare: one-shot, for the gate current when the pass began
+        approve_step=draw(st.integers(1, 5)) if approval == 1 else None,
+        promote=draw(st.integers(0, 100)) == 0,
+        abort=draw(st.integers(0, 200)) == 0,
     )
     quality = draw(
         st.sampled_from(("pass", "pass", "pass", "pass", "fail", "missing", "few", "error", None))
