@@ -15,11 +15,12 @@ RUN /opt/venv/bin/pip install ".[inference]"
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    MODELROLLOUT_HOST=0.0.0.0 MODELROLLOUT_PORT=8000
+    MODELROLLOUT_GATEWAY_HOST=0.0.0.0 MODELROLLOUT_GATEWAY_PORT=8000
 RUN groupadd --gid 10001 app && useradd --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /var/lib/model-rollout/predictions /var/lib/model-rollout/models \
+    && mkdir -p /var/lib/model-rollout/predictions /var/lib/model-rollout/artifacts \
     && chown -R 10001:10001 /var/lib/model-rollout
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 EXPOSE 8000
 ENTRYPOINT ["modelrollout-gateway"]
+CMD ["serve"]

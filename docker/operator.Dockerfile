@@ -19,7 +19,8 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 RUN groupadd --gid 10001 app && useradd --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
-EXPOSE 8080 8081
-# The chart passes its own arguments (peering, namespaces, liveness); these run it standalone.
-ENTRYPOINT ["kopf"]
-CMD ["run", "--standalone", "--all-namespaces", "--module=modelrollout_operator.handlers", "--liveness=http://0.0.0.0:8081/healthz"]
+# /healthz, /readyz and /metrics
+EXPOSE 8080
+# The chart passes its own arguments (peering, namespaces); these run one replica cluster-wide.
+ENTRYPOINT ["modelrollout"]
+CMD ["operator", "--standalone"]

@@ -40,7 +40,7 @@ ALL_FEATURES = (
     "gateway.service.nodePort=30080",
     "monitoring.serviceMonitor.labels.release=kube-prometheus-stack",
     "monitoring.prometheusRule.labels.release=kube-prometheus-stack",
-    "operator.settings.analysisIntervalSeconds=60",
+    "operator.settings.versionPollInterval=10",
     "imagePullSecrets[0].name=registry",
 )
 PROMETHEUS_OPERATOR = ("monitoring.coreos.com/v1",)

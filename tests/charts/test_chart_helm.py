@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kubernetes_validate
@@ -107,7 +108,7 @@ def test_monitoring_objects_with_the_prometheus_operator(render: Render) -> None
     assert len(monitors) == 2
     ports = {m["metadata"]["name"]: m["spec"]["endpoints"][0]["port"] for m in monitors}
     assert ports == {
-        "mr-model-rollout-operator": "http-metrics",
+        "mr-model-rollout-operator": "http",
         "mr-model-rollout-gateway": "http",
     }
     for monitor in monitors:
@@ -167,23 +168,20 @@ def test_every_container_is_locked_down(render: Render, values: tuple[str, ...])
 def test_single_operator_runs_standalone(render: Render) -> None:
     docs = render()
     container = _container(docs, "operator")
-    assert container["command"] == ["kopf"]
-    assert "--standalone" in container["args"]
-    assert "--all-namespaces" in container["args"]
-    assert not any(a.startswith("--peering") for a in container["args"])
+    assert container["command"] == ["modelrollout"]
+    assert container["args"] == ["operator", "--standalone"]  # cluster-wide by default
     assert one(docs, "Deployment", "operator")["spec"]["strategy"]["type"] == "Recreate"
-    probe = container["livenessProbe"]["httpGet"]
-    assert probe["path"] == "/healthz"
-    health = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert f"--liveness=http://0.0.0.0:{health['http-health']}/healthz" in container["args"]
-    assert health["http-metrics"] == 8080
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8080}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODELROLLOUT_HTTP_PORT"] == "8080"
 
 
 def test_replicated_operator_peers(render: Render) -> None:
     docs = render(("operator.replicas=2",))
     args = _container(docs, "operator")["args"]
-    assert "--peering=mr-model-rollout" in args
-    assert "--standalone" not in args
+    assert args == ["operator", "--peering=mr-model-rollout"]
     peering = one(docs, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == "mr-model-rollout"
     env = {e["name"] for e in _container(docs, "operator")["env"]}
@@ -192,16 +190,29 @@ def test_replicated_operator_peers(render: Render) -> None:
 
 def test_settings_become_modelrollout_env(render: Render) -> None:
     docs = render(
-        ("operator.settings.analysisIntervalSeconds=30", "gateway.settings.logLevel=debug")
+        ("operator.settings.versionPollInterval=30", "gateway.settings.feedbackTtlSeconds=600")
     )
     operator_env = {e["name"]: e.get("value") for e in _container(docs, "operator")["env"]}
-    assert operator_env["MODELROLLOUT_ANALYSIS_INTERVAL_SECONDS"] == "30"
+    assert operator_env["MODELROLLOUT_VERSION_POLL_INTERVAL"] == "30"
     assert operator_env["MODELROLLOUT_PROMETHEUS_URL"].startswith("http://")
-    assert operator_env["MODELROLLOUT_METRICS_PORT"] == "8080"
+    assert operator_env["MODELROLLOUT_LOG_LEVEL"] == "INFO"
     assert operator_env["MODELROLLOUT_TRAINER_IMAGE"] == "model-rollout-trainer:0.1.0"
-    gateway_env = {e["name"]: e.get("value") for e in _container(docs, "gateway")["env"]}
-    assert gateway_env["MODELROLLOUT_LOG_LEVEL"] == "debug"
+    assert operator_env["MODELROLLOUT_GATEWAY_IMAGE"] == "model-rollout-gateway:0.1.0"
+    assert "MODELROLLOUT_GATEWAY_NAMESPACE" not in operator_env  # cluster: beside each Experiment
     assert all(name.startswith(("MODELROLLOUT_", "POD_ID")) for name in operator_env)
+    gateway = _container(docs, "gateway")
+    assert gateway["args"] == ["serve"]
+    gateway_env = {e["name"]: e.get("value") for e in gateway["env"]}
+    assert gateway_env["MODELROLLOUT_GATEWAY_FEEDBACK_TTL_SECONDS"] == "600"
+    assert gateway_env["MODELROLLOUT_GATEWAY_WATCH_CONFIGMAPS"] == "true"
+    assert gateway_env["MODELROLLOUT_GATEWAY_PORT"] == "8000"
+    assert all(name.startswith("MODELROLLOUT_GATEWAY_") for name in gateway_env)
+    # the writable directories the gateway is told about are mounted
+    mounts = {m["mountPath"] for m in gateway["volumeMounts"]}
+    assert {
+        gateway_env["MODELROLLOUT_GATEWAY_PREDICTION_LOG_DIR"],
+        gateway_env["MODELROLLOUT_GATEWAY_ARTIFACT_CACHE_DIR"],
+    } <= mounts
 
 
 def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
@@ -245,13 +256,24 @@ def test_namespace_scope_uses_roles_in_each_watched_namespace(render: Render) ->
     docs = render(
         ("rbac.scope=namespace", "rbac.watchNamespaces={ml,research}", "operator.replicas=2")
     )
-    roles = of_kind(docs, "Role")
-    assert sorted((r["metadata"]["namespace"], r["metadata"]["name"]) for r in roles) == [
-        ("ml", "mr-model-rollout-gateway"),
+    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in of_kind(docs, "Role")}
+    assert sorted(roles) == [
         ("ml", "mr-model-rollout-operator"),
-        ("research", "mr-model-rollout-gateway"),
+        ("mr-system", "mr-model-rollout-gateway"),
+        ("mr-system", "mr-model-rollout-operator-routing"),
         ("research", "mr-model-rollout-operator"),
     ]
+    # routing ConfigMaps live beside the gateway, which reads only there
+    assert _rules(roles[("mr-system", "mr-model-rollout-operator-routing")]) == {
+        ("", "configmaps"): {"create", "get", "list", "watch", "patch", "update", "delete"}
+    }
+    assert _rules(roles[("mr-system", "mr-model-rollout-gateway")]) == {
+        ("", "configmaps"): {"get", "list", "watch"}
+    }
+    operator_env = {e["name"]: e.get("value") for e in _container(docs, "operator")["env"]}
+    gateway_env = {e["name"]: e.get("value") for e in _container(docs, "gateway")["env"]}
+    assert operator_env["MODELROLLOUT_GATEWAY_NAMESPACE"] == "mr-system"
+    assert gateway_env["MODELROLLOUT_GATEWAY_NAMESPACE"] == "mr-system"
     # cluster-wide: only kopf's CRD discovery
     cluster_roles = of_kind(docs, "ClusterRole")
     assert len(cluster_roles) == 1
@@ -259,8 +281,12 @@ def test_namespace_scope_uses_roles_in_each_watched_namespace(render: Render) ->
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}
     }
     args = _container(docs, "operator")["args"]
-    assert "--namespace=ml" in args and "--namespace=research" in args
-    assert "--all-namespaces" not in args
+    assert args == [
+        "operator",
+        "--peering=mr-model-rollout",
+        "--namespace=ml",
+        "--namespace=research",
+    ]
     peerings = of_kind(docs, "KopfPeering")
     assert sorted(p["metadata"]["namespace"] for p in peerings) == ["ml", "research"]
     for binding in of_kind(docs, "RoleBinding"):
@@ -294,6 +320,7 @@ def test_gateway_can_be_left_out(render: Render) -> None:
         (("operator.replicas=two",), "replicas"),
         (("rbac.scope=everywhere",), "scope"),
         (("operator.imageTag=latest",), "imageTag"),
+        (("operator.httpPort=70000",), "httpPort"),
         (("gateway.service.type=ExternalName",), "type"),
         (("gateway.service.nodePort=80",), "nodePort"),
         (("operator.image.pullPolicy=Sometimes",), "pullPolicy"),
@@ -317,7 +344,6 @@ def test_bad_values_fail_naming_the_field(helm: Helm, values: tuple[str, ...], n
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        (("operator.healthPort=8080",), "operator.metricsPort and operator.healthPort must differ"),
         (
             (
                 "gateway.autoscaling.enabled=true",
@@ -347,3 +373,31 @@ def test_notes_tell_the_next_steps(helm: Helm) -> None:
     assert "kubectl apply -f examples/" in notes
     assert "kubectl get mv,exp -w" in notes
     assert "monitoring.coreos.com/v1) was not found" in notes
+
+
+@pytest.mark.parametrize(
+    "values", [(), ALL_FEATURES, ("rbac.scope=namespace",)], ids=["defaults", "all", "ns"]
+)
+def test_rendered_env_is_accepted_by_the_components_settings(
+    render: Render, values: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The chart talks to the components through env only: their own settings classes judge it.
+    from modelrollout_inference.settings import GatewaySettings
+    from modelrollout_operator.settings import OperatorSettings
+
+    docs = render(values)
+    for component, settings_class, prefix in (
+        ("operator", OperatorSettings, "MODELROLLOUT_"),
+        ("gateway", GatewaySettings, "MODELROLLOUT_GATEWAY_"),
+    ):
+        env = {e["name"]: e["value"] for e in _container(docs, component)["env"] if "value" in e}
+        fields = {f"{prefix}{name.upper()}" for name in settings_class.model_fields}
+        unknown = {name for name in env if name.startswith(prefix) and name not in fields}
+        assert not unknown, f"{component} has no settings for {sorted(unknown)}"
+        with monkeypatch.context() as patch:
+            for name in list(os.environ):
+                if name.startswith("MODELROLLOUT_"):
+                    patch.delenv(name)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            settings_class()  # raises ValidationError naming a bad value

@@ -14,7 +14,7 @@ from chart_helpers import CHART, ROOT
 
 DOCKER = ROOT / "docker"
 IMAGES = {
-    "operator.Dockerfile": ("operator", "kopf"),
+    "operator.Dockerfile": ("operator", "modelrollout"),
     "gateway.Dockerfile": ("inference", "modelrollout-gateway"),
     "trainer.Dockerfile": ("trainer", "modelrollout-trainer"),
     "trainer-cuda.Dockerfile": ("trainer", "modelrollout-trainer"),

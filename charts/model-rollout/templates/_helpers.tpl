@@ -88,10 +88,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
 {{- end }}
 
-{{/* settings map -> env entries MODELROLLOUT_<KEY_IN_SNAKE_CASE>. */}}
+{{/* settings map -> env entries <prefix><KEY_IN_SNAKE_CASE>: (dict "prefix" "..." "settings" map). */}}
 {{- define "model-rollout.settingsEnv" -}}
-{{- range $key, $value := . }}
-- name: {{ printf "MODELROLLOUT_%s" ($key | snakecase | upper) }}
+{{- $prefix := .prefix }}
+{{- range $key, $value := .settings }}
+- name: {{ printf "%s%s" $prefix ($key | snakecase | upper) }}
   value: {{ $value | toString | quote }}
 {{- end }}
 {{- end }}
