@@ -102,6 +102,11 @@ def _canary(p: Pass, approvable_step: int | None) -> None:
         if recent_failure(p):
             _hold(p, "Holding", f"{p.where()}: approved, but analysis failed recently: holding")
             return
+        if p.seconds_in_step() <= 0:
+            # Reached in this very pass: its weight must be applied before it is left, so a
+            # pre-approved gate never makes a step vanish.
+            _hold(p, "Approved", f"{p.where()}: approved; moving on at the next pass")
+            return
         _advance(p)
         return
     if p.seconds_in_step() >= step.bake_seconds and passed_at_step(p):
