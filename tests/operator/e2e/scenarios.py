@@ -7,8 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 from tests.support.prometheus import GatewayMetrics
+
+from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 
 NS = "default"
 SHA = "d" * 64

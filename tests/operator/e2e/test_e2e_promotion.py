@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import httpx
-
-from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
 from tests.support.kubernetes import events_for
+
+from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 
 
 async def test_good_candidate_is_promoted_step_by_step(
@@ -51,13 +51,19 @@ async def test_good_candidate_is_promoted_step_by_step(
     assert cm is not None and cm["metadata"]["labels"]["modelrollout.dev/routing"] == "true"
     table = json.loads(cm["data"]["routing.json"])
     assert table["versions"] == [
-        {"version": "2", "weight": 100, "role": "baseline", "backend": table["versions"][0]["backend"]}
+        {
+            "version": "2",
+            "weight": 100,
+            "role": "baseline",
+            "backend": table["versions"][0]["backend"],
+        }
     ]
     assert table["generation"] >= 5
     # The old baseline is retired and scaled to zero.
-    await wait_until(
-        lambda: status_of(kube, "scorer-v1", MODELVERSIONS), 5, "baseline status", op
-    )
+    await wait_until(lambda: status_of(kube, "scorer-v1", MODELVERSIONS), 5, "baseline status", op)
     assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Retired"
     metrics = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics").text
-    assert 'modelrollout_promotions_total{experiment="good",model="scorer",namespace="default"} 1.0' in metrics
+    assert (
+        'modelrollout_promotions_total{experiment="good",model="scorer",namespace="default"} 1.0'
+        in metrics
+    )

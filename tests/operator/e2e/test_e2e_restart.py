@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
+
+from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 
 
 def _history(cluster: Any, key: tuple[str, str, str]) -> list[dict[str, Any]]:
@@ -36,11 +37,12 @@ async def test_restarts_at_every_step_neither_repeat_nor_skip(
         op = await start_operator()
         seen_step = 0
         while True:
-            async def moved() -> dict[str, Any] | None:
+
+            async def moved(after: int = seen_step) -> dict[str, Any] | None:
                 st = await status_of(kube, "phoenix")
                 if st.get("phase") in ("Succeeded", "RolledBack", "Failed"):
                     return st
-                return st if st.get("currentStep", 0) > seen_step else None
+                return st if st.get("currentStep", 0) > after else None
 
             st = await wait_until(moved, 60, f"a step after {seen_step}", op)
             if st.get("phase") in ("Succeeded", "RolledBack", "Failed"):

@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 import httpx
-
-from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
 from tests.support.kubernetes import events_for
+
+from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 
 
 async def _ready(kube: KubeClient, op: Any) -> None:
@@ -41,9 +41,7 @@ async def test_accuracy_drop_mid_rollout_rolls_back_in_one_action(
     prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
     accuracy = {"now": 0.92}
     async with traffic(gateway_metrics, lambda: accuracy["now"]):
-        await kube.create(
-            EXPERIMENTS, NS, experiment("drop", steps=[10, 25, 50, 75, 100])
-        )
+        await kube.create(EXPERIMENTS, NS, experiment("drop", steps=[10, 25, 50, 75, 100]))
 
         async def past_first_step() -> bool:
             return (await status_of(kube, "drop")).get("currentStep", 0) >= 2
@@ -69,10 +67,15 @@ async def test_accuracy_drop_mid_rollout_rolls_back_in_one_action(
     warnings = [e for e in events_for(cluster, "drop") if e["type"] == "Warning"]
     assert warnings, "a rollback is a Warning event"
     metrics = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics").text
-    assert 'modelrollout_rollbacks_total{experiment="drop",model="scorer",namespace="default"} 1.0' in metrics
+    assert (
+        'modelrollout_rollbacks_total{experiment="drop",model="scorer",namespace="default"} 1.0'
+        in metrics
+    )
     # The candidate was never promoted and the baseline still serves.
     assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Ready"
-    print(f"regression onset to 0% candidate weight: {to_zero:.1f} s (interval 1 s x failureLimit 2)")
+    print(
+        f"regression onset to 0% candidate weight: {to_zero:.1f} s (interval 1 s x failureLimit 2)"
+    )
 
 
 async def test_p99_latency_over_its_bound_rolls_back(

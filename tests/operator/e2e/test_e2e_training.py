@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import httpx
-
-from modelrollout_operator.k8s.client import JOBS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, server_fields, status_of
 from tests.support.kubernetes import TrainingOutcome, events_for
+
+from modelrollout_operator.k8s.client import JOBS, MODELVERSIONS, KubeClient
 
 
 def trained(name: str, version: int) -> dict[str, Any]:
@@ -46,7 +46,9 @@ async def test_training_outcomes_end_with_clear_conditions(
     async def settled() -> dict[str, str] | None:
         phases = {n: (await status_of(kube, n, MODELVERSIONS)).get("phase") for n in
                   ("low", "broken", "good")}  # fmt: skip
-        return phases if phases == {"low": "Rejected", "broken": "Failed", "good": "Ready"} else None
+        return (
+            phases if phases == {"low": "Rejected", "broken": "Failed", "good": "Ready"} else None
+        )
 
     await wait_until(settled, 30, "training outcomes", op)
     job = await kube.get(JOBS, NS, "low-train")

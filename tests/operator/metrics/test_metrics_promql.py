@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from modelrollout_operator.api.v1alpha1 import MetricCheck
 from modelrollout_operator.metrics.promql import (
     TemplateError,
-    quote,
     queries_for,
+    quote,
     render_template,
 )
 
@@ -64,7 +64,7 @@ def test_custom_templates_get_their_variables() -> None:
 
 
 def test_unknown_template_variables_are_named() -> None:
-    with pytest.raises(TemplateError, match="unknown template variable.*pod"):
+    with pytest.raises(TemplateError, match=r"unknown template variable.*pod"):
         render_template("x{{pod}}", model="m", version="1", namespace="n", window="1m")
 
 

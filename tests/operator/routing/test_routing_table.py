@@ -63,7 +63,7 @@ def test_a_rolled_back_candidate_leaves_the_table() -> None:
 
 
 def test_bad_input_is_named() -> None:
-    with pytest.raises(ValueError, match="outside 0..100"):
+    with pytest.raises(ValueError, match=r"outside 0\.\.100"):
         build_routing_table(model="m", baseline=BASE, candidate=CAND,
                             traffic=SetTraffic(candidate_weight=101), generation=0)  # fmt: skip
     with pytest.raises(ValueError, match="same version"):
