@@ -1,112 +1,73 @@
-"""A stand-in for the gateway and the operator on /metrics: every metric of docs/contracts.md
-section 1, with the contract's names, types and labels, fed by a small simulation of a canary
-rollout so that counters grow, gauges move and histograms fill while Prometheus scrapes.
+"""The real gateway and operator metrics on one /metrics endpoint, fed by a small simulation
+of a canary rollout so that counters grow, gauges move and histograms fill while Prometheus
+scrapes.
 
-The dashboard tests point a real Prometheus at it. The real gateway and operator processes
-can replace it target by target: the tests only need their /metrics URLs.
+The metric objects are the components' own (`GatewayMetrics`, `OperatorMetrics`): names, types,
+labels and buckets are exactly what the gateway and the operator expose. Only the traffic is
+simulated; the dashboard tests could point Prometheus at the running processes instead.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
-# buckets 0.0001 s ... 10 s, as the contract says
-LATENCY_BUCKETS = (
-    0.0001,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-)
-PHASES = (
-    "Pending",
-    "Progressing",
-    "Paused",
-    "Promoting",
-    "Succeeded",
-    "RollingBack",
-    "RolledBack",
-    "Failed",
-)
+from modelrollout_inference.metrics import GatewayMetrics
+from modelrollout_operator.observability.metrics import EXPERIMENT_PHASES, OperatorMetrics
+
+PHASES = EXPERIMENT_PHASES
 
 
-@dataclass
+@dataclass(frozen=True)
 class ContractMetrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    """Handles on every metric of docs/contracts.md section 1, in one registry."""
 
-    def __post_init__(self) -> None:
-        r = self.registry
-        # gateway
-        self.requests = Counter(
-            "modelrollout_requests_total",
-            "requests",
-            ["model", "version", "route", "code"],
-            registry=r,
-        )
-        self.duration = Histogram(
-            "modelrollout_request_duration_seconds",
-            "latency",
-            ["model", "version", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.fallbacks = Counter(
-            "modelrollout_fallbacks_total", "fallbacks", ["model", "version", "reason"], registry=r
-        )
-        self.feedback = Counter(
-            "modelrollout_feedback_total", "feedback", ["model", "version"], registry=r
-        )
-        self.correct = Counter(
-            "modelrollout_feedback_correct_total", "correct", ["model", "version"], registry=r
-        )
-        self.dropped = Counter(
-            "modelrollout_feedback_dropped_total", "dropped", ["model", "reason"], registry=r
-        )
-        self.weight = Gauge(
-            "modelrollout_traffic_weight", "weight", ["model", "version", "route"], registry=r
-        )
-        self.shadow = Counter(
-            "modelrollout_shadow_requests_total",
-            "shadow",
-            ["model", "version", "outcome"],
-            registry=r,
-        )
-        # operator
-        exp = ["namespace", "experiment", "model"]
-        self.phase = Gauge("modelrollout_experiment_phase", "phase", [*exp, "phase"], registry=r)
-        self.exp_weight = Gauge("modelrollout_experiment_weight", "weight", exp, registry=r)
-        self.step = Gauge("modelrollout_experiment_step", "step", exp, registry=r)
-        self.analysis = Counter(
-            "modelrollout_analysis_results_total",
-            "verdicts",
-            ["namespace", "experiment", "metric", "verdict"],
-            registry=r,
-        )
-        self.rollbacks = Counter("modelrollout_rollbacks_total", "rollbacks", exp, registry=r)
-        self.promotions = Counter("modelrollout_promotions_total", "promotions", exp, registry=r)
-        self.reconcile = Histogram(
-            "modelrollout_reconcile_duration_seconds", "reconcile", ["kind"], registry=r
-        )
-        self.training = Counter(
-            "modelrollout_training_jobs_total",
-            "training",
-            ["namespace", "model", "result"],
-            registry=r,
+    registry: CollectorRegistry
+    requests: Any
+    duration: Any
+    fallbacks: Any
+    feedback: Any
+    correct: Any
+    dropped: Any
+    weight: Any
+    shadow: Any
+    phase: Any
+    exp_weight: Any
+    step: Any
+    analysis: Any
+    rollbacks: Any
+    promotions: Any
+    reconcile: Any
+    training: Any
+
+    @classmethod
+    def from_components(cls) -> ContractMetrics:
+        registry = CollectorRegistry()
+        gateway = GatewayMetrics(registry=registry)
+        operator = OperatorMetrics(registry=registry)
+        return cls(
+            registry=registry,
+            requests=gateway.requests,
+            duration=gateway.duration,
+            fallbacks=gateway.fallbacks,
+            feedback=gateway.feedback,
+            correct=gateway.feedback_correct,
+            dropped=gateway.feedback_dropped,
+            weight=gateway.traffic_weight,
+            shadow=gateway.shadow,
+            phase=operator.experiment_phase,
+            exp_weight=operator.experiment_weight,
+            step=operator.experiment_step,
+            analysis=operator.analysis_results,
+            rollbacks=operator.rollbacks,
+            promotions=operator.promotions,
+            reconcile=operator.reconcile_duration,
+            training=operator.training_jobs,
         )
 
 
@@ -167,7 +128,7 @@ class Exporter:
     """Serves the metrics on 127.0.0.1 and ticks the simulation in a background thread."""
 
     def __init__(self, tick_seconds: float = 0.25) -> None:
-        self.metrics = ContractMetrics()
+        self.metrics = ContractMetrics.from_components()
         self.simulation = RolloutSimulation(self.metrics)
         self.tick_seconds = tick_seconds
         self._stop = threading.Event()
