@@ -102,17 +102,19 @@ def test_feedback_counts_correct_per_version(
 ) -> None:
     expected: dict[str, list[bool]] = {"1": [], "2": []}
     feedback = []
+    client = httpx.Client(base_url=running.url)
     for i in range(200):
         version = "1" if i % 2 else "2"
         row = labelled.features[i : i + 1]
         body = {"id": f"fb-{i}", "inputs": [
             {"name": "features", "datatype": "FP32", "shape": [1, 39], "data": row.ravel().tolist()}]}
-        answer = httpx.post(f"{running.url}/v2/models/{MODEL}/versions/{version}/infer", json=body)
+        answer = client.post(f"/v2/models/{MODEL}/versions/{version}/infer", json=body)
         score = answer.json()["outputs"][0]["data"][0]
         expected[version].append((score >= 0.5) == bool(labelled.labels[i]))
         feedback.append({"id": f"fb-{i}", "label": int(labelled.labels[i])})
     feedback.append({"id": "never-seen", "label": 1})
-    response = httpx.post(f"{running.url}/v2/models/{MODEL}/feedback", json={"feedback": feedback})
+    response = client.post(f"/v2/models/{MODEL}/feedback", json={"feedback": feedback})
+    client.close()
     assert response.status_code == 200
     assert response.json()["joined"] == 200
     assert response.json()["dropped"] == {"unknown": 1}

@@ -78,7 +78,7 @@ def test_configmap_sources() -> None:
     assert is_routing_configmap(configmap)
     assert table_of_configmap(configmap).model == "scorer"
     assert not is_routing_configmap({"metadata": {"labels": {}}})
-    with pytest.raises(TableSourceError, match="no 'routing.json' key"):
+    with pytest.raises(TableSourceError, match=r"no 'routing\.json' key"):
         table_of_configmap({"metadata": {"name": "exp"}, "data": {}})
     with pytest.raises(TableSourceError, match="malformed"):
         parse_tables("{")

@@ -169,7 +169,9 @@ class Gateway:
             version = version or versions[-1]
             if version not in versions:
                 raise NotFound(f"unknown version '{version}' of model '{model}'")
-            backend = await self.pool.for_repository(model, version)
+            backend = self.pool.cached(model, version) or await self.pool.for_repository(
+                model, version
+            )
         assert version is not None
         try:
             outputs = await backend.infer(request)
