@@ -7,41 +7,45 @@ needs neither torch nor onnxruntime, and says so clearly when one is missing.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import cast
 
 from .main import registry
 
 #: `modelrollout data <verb>` -> the trainer's subcommand.
 DATA_VERBS = {"synth": "synth", "build": "build-dataset", "fetch": "fetch"}
 
-_EXTRAS = {"modelrollout_trainer": "trainer", "modelrollout_inference": "inference"}
+Main = Callable[[Sequence[str]], int]
 
 
-def _entry_point(package: str, command: str) -> Callable[[Sequence[str]], int] | None:
+def _unavailable(package: str, extra: str, command: str, exc: ImportError) -> int:
+    print(
+        f"modelrollout {command}: cannot load {package}.cli ({exc}); "
+        f"install it with: pip install 'model-rollout[{extra}]'",
+        file=sys.stderr,
+    )
+    return 1
+
+
+# Plain import statements inside the functions (not importlib): the architecture contract
+# allows exactly these two imports across components, and import-linter must see them.
+def _trainer(command: str, argv: list[str]) -> int:
     try:
-        module = importlib.import_module(f"{package}.cli")
+        from modelrollout_trainer.cli import main
     except ImportError as exc:
-        extra = _EXTRAS.get(package, "all")
-        print(
-            f"modelrollout {command}: cannot load {package}.cli ({exc}); "
-            f"install it with: pip install 'model-rollout[{extra}]'",
-            file=sys.stderr,
-        )
-        return None
-    main = getattr(module, "main", None)
-    if not callable(main):
-        print(f"modelrollout {command}: {package}.cli has no main()", file=sys.stderr)
-        return None
-    return cast(Callable[[Sequence[str]], int], main)
+        return _unavailable("modelrollout_trainer", "trainer", command, exc)
+    return _run(main, argv)
 
 
-def _hand_over(package: str, command: str, argv: list[str]) -> int:
-    main = _entry_point(package, command)
-    if main is None:
-        return 1
+def _gateway(argv: list[str]) -> int:
+    try:
+        from modelrollout_inference.cli import main
+    except ImportError as exc:
+        return _unavailable("modelrollout_inference", "inference", "gateway", exc)
+    return _run(main, argv)
+
+
+def _run(main: Main, argv: list[str]) -> int:
     try:
         return int(main(argv) or 0)
     except SystemExit as stop:  # an argparse inside exits on --help and bad arguments
@@ -50,7 +54,7 @@ def _hand_over(package: str, command: str, argv: list[str]) -> int:
 
 @registry.passthrough("train", help="train a model version (the trainer's `train`)")
 def train(argv: list[str]) -> int:
-    return _hand_over("modelrollout_trainer", "train", ["train", *argv])
+    return _trainer("train", ["train", *argv])
 
 
 @registry.passthrough("data", help="datasets: synth | build | fetch (the trainer's tools)")
@@ -63,9 +67,9 @@ def data(argv: list[str]) -> int:
         got = f": unknown verb {argv[0]!r}" if argv else ""
         print(f"usage: modelrollout data {{{verbs}}} ...{got}", file=sys.stderr)
         return 2
-    return _hand_over("modelrollout_trainer", "data", [DATA_VERBS[argv[0]], *argv[1:]])
+    return _trainer("data", [DATA_VERBS[argv[0]], *argv[1:]])
 
 
 @registry.passthrough("gateway", help="run the inference gateway (modelrollout-gateway)")
 def gateway(argv: list[str]) -> int:
-    return _hand_over("modelrollout_inference", "gateway", argv)
+    return _gateway(argv)

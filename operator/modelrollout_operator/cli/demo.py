@@ -1,0 +1,91 @@
+"""`modelrollout demo`: the whole rollout loop on this machine, no cluster needed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..local.demo import DemoOptions, run_demo
+from ..local.manifests import ManifestError
+from ..local.preparing import PreparationError
+from ..local.supervising import ProcessFailed
+from .main import registry
+
+_SOURCE_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "demo"
+
+
+def default_examples() -> Path:
+    """`examples/demo` of the working directory, else of the source tree this runs from."""
+    here = Path.cwd() / "examples" / "demo"
+    return here if here.is_dir() else _SOURCE_EXAMPLES
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fast", action="store_true", help="smaller data and half the intervals (tests, CI)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="keep datasets, models and logs here (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--examples",
+        type=Path,
+        default=None,
+        help="folder of the ModelVersion/Experiment YAML (default: examples/demo)",
+    )
+    parser.add_argument(
+        "--summary-json", type=Path, help="write the machine-readable outcome to this file"
+    )
+    parser.add_argument(
+        "--timeline", type=Path, help="where to draw the PNG (default: <workdir>/demo-timeline.png)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=150.0, help="requests per second sent (default 150)"
+    )
+    parser.add_argument(
+        "--feedback-delay",
+        type=float,
+        default=1.0,
+        help="seconds before each label is posted (default 1)",
+    )
+    parser.add_argument(
+        "--metrics",
+        choices=["auto", "prometheus", "counters"],
+        default="auto",
+        help="auto: a real Prometheus when `prometheus` is on PATH, else the gateway's counters",
+    )
+
+
+@registry.command(
+    "demo",
+    help="run the whole loop locally: a bad candidate rolled back, a good one promoted",
+    arguments=_arguments,
+)
+def demo(args: argparse.Namespace) -> int:
+    if args.rate <= 0:
+        print("modelrollout demo: --rate must be positive", file=sys.stderr)
+        return 2
+    if args.feedback_delay < 0:
+        print("modelrollout demo: --feedback-delay must not be negative", file=sys.stderr)
+        return 2
+    options = DemoOptions(
+        examples=args.examples or default_examples(),
+        workdir=args.workdir,
+        fast=args.fast,
+        summary_json=args.summary_json,
+        timeline=args.timeline,
+        rate=args.rate,
+        feedback_delay=args.feedback_delay,
+        metrics=args.metrics,
+    )
+    try:
+        return run_demo(options, say=lambda line: print(line, flush=True))
+    except (ManifestError, PreparationError, ProcessFailed) as error:
+        print(f"modelrollout demo: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "modelrollout demo: interrupted; every process it started was stopped", file=sys.stderr
+        )
+        return 130
