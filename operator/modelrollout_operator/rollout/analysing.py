@@ -74,10 +74,6 @@ def record_analysis(p: Pass, observations: Sequence[MetricObservation]) -> None:
                 f"{analysis.failure_limit}): {failing(run)}",
             )
             return
-        st.message = (
-            f"{p.where()}: analysis failed ({st.failed_checks}/{analysis.failure_limit}): "
-            f"{failing(run)}"
-        )
         return
     if verdict == Verdict.PASS:
         p.set_condition(ANALYSIS, "True", "Passed", summary(run))
@@ -93,9 +89,8 @@ def record_analysis(p: Pass, observations: Sequence[MetricObservation]) -> None:
             if analysis.no_data.policy == NoDataPolicy.ROLLBACK:
                 p.roll_back("NoData", why)
                 return
-            message = f"{p.where()}: holding: {why}"
+            message = f"holding: {why}"
             if p.set_condition(ANALYSIS, "Unknown", "NoData", message):
-                p.event("NoData", message, warning=True)
-            st.message = message
+                p.event("NoData", f"{p.where()}: {message}", warning=True)
             return
     p.set_condition(ANALYSIS, "Unknown", "Inconclusive", summary(run))

@@ -17,7 +17,7 @@ from ..api.v1alpha1 import (
     format_duration,
     parse_duration,
 )
-from .passing import PROGRESSING, Pass, summary
+from .passing import ANALYSIS, PROGRESSING, Pass, failing, summary
 
 AWAITING_PROMOTION = "AwaitingPromotion"
 AWAITING_APPROVAL = "AwaitingApproval"
@@ -41,7 +41,20 @@ def passed_at_step(p: Pass) -> bool:
     )
 
 
-def _hold(p: Pass, reason: str, message: str) -> None:
+def analysis_note(p: Pass) -> str:
+    """Where the analysis stands, from status alone (so a re-run writes the same words)."""
+    run = p.latest_run()
+    cond = p.condition(ANALYSIS)
+    if cond is not None and cond.reason == "NoData" and cond.status == "Unknown":
+        return cond.message
+    if run is not None and run.verdict == Verdict.FAIL:
+        limit = p.spec.analysis.failure_limit
+        return f"analysis failed ({p.status.failed_checks}/{limit}): {failing(run)}"
+    return f"latest analysis: {summary(run)}"
+
+
+def _hold(p: Pass, reason: str, what: str) -> None:
+    message = f"{p.where()}: {what}; {analysis_note(p)}"
     if p.set_condition(PROGRESSING, "True", reason, message) and reason == AWAITING_APPROVAL:
         p.event(reason, message)
     p.status.message = message
@@ -57,15 +70,18 @@ def promote(p: Pass, why: str) -> None:
     )
 
 
+def _awaiting_promotion(p: Pass) -> str:
+    return f"{p.where()}: all steps passed, waiting for `modelrollout promote`; {analysis_note(p)}"
+
+
 def _all_steps_done(p: Pass) -> None:
-    why = f"analysis passed: {summary(p.latest_run())}"
     if p.spec.promotion.mode == PromotionMode.MANUAL:
-        message = f"{p.where()}: all steps passed ({why}); waiting for `modelrollout promote`"
+        message = _awaiting_promotion(p)
         if p.set_condition(PROGRESSING, "True", AWAITING_PROMOTION, message):
             p.event(AWAITING_PROMOTION, message)
         p.status.message = message
         return
-    promote(p, why)
+    promote(p, f"analysis passed: {summary(p.latest_run())}")
 
 
 def _advance(p: Pass) -> None:
@@ -92,32 +108,22 @@ def _canary(p: Pass, approvable_step: int | None) -> None:
             st.approved_step = step.number  # recorded, so a repeated approval is a no-op
             p.event("Approved", f"{p.where()}: manual gate approved")
         if st.approved_step != step.number:
-            _hold(
-                p,
-                AWAITING_APPROVAL,
-                f"{p.where()}: waiting for `modelrollout approve`; latest analysis: "
-                f"{summary(p.latest_run())}",
-            )
+            _hold(p, AWAITING_APPROVAL, "waiting for `modelrollout approve`")
             return
         if recent_failure(p):
-            _hold(p, "Holding", f"{p.where()}: approved, but analysis failed recently: holding")
+            _hold(p, "Holding", "approved, but analysis failed recently: holding")
             return
         if p.seconds_in_step() <= 0:
             # Reached in this very pass: its weight must be applied before it is left, so a
             # pre-approved gate never makes a step vanish.
-            _hold(p, "Approved", f"{p.where()}: approved; moving on at the next pass")
+            _hold(p, "Approved", "approved; moving on at the next pass")
             return
         _advance(p)
         return
     if p.seconds_in_step() >= step.bake_seconds and passed_at_step(p):
         _advance(p)
         return
-    _hold(
-        p,
-        "Analysing",
-        f"{p.where()}: baking {format_duration(step.bake_seconds)}; latest analysis: "
-        f"{summary(p.latest_run())}",
-    )
+    _hold(p, "Analysing", f"baking {format_duration(step.bake_seconds)}")
 
 
 def _ab_test(p: Pass) -> None:
@@ -137,12 +143,7 @@ def _ab_test(p: Pass) -> None:
         return
     remaining = format_duration(max(0.0, min_s - elapsed))
     wait = f"no verdict before minDuration ({remaining} left)" if elapsed < min_s else "waiting"
-    _hold(
-        p,
-        "Analysing",
-        f"{p.where()}: A/B test {wait}; deadline {ab.max_duration}; latest analysis: "
-        f"{summary(p.latest_run())}",
-    )
+    _hold(p, "Analysing", f"A/B test {wait}; deadline {ab.max_duration}")
 
 
 def _shadow(p: Pass) -> None:
@@ -155,11 +156,7 @@ def _shadow(p: Pass) -> None:
         )
         p.finish(ExperimentPhase.SUCCEEDED, "ShadowPassed", message, weight=0)
         return
-    _hold(
-        p,
-        "Analysing",
-        f"{p.where()}: shadowing for {sh.duration}; latest analysis: {summary(p.latest_run())}",
-    )
+    _hold(p, "Analysing", f"shadowing for {sh.duration}")
 
 
 def progress(p: Pass, approvable_step: int | None) -> None:
@@ -169,7 +166,9 @@ def progress(p: Pass, approvable_step: int | None) -> None:
             return
         cond = p.condition(PROGRESSING)
         if cond is not None and cond.reason == AWAITING_PROMOTION:
-            return  # the verdict is in; only `promote`, `abort` or a failure moves it now
+            # The verdict is in; only `promote`, `abort` or failures move it now.
+            p.status.message = _awaiting_promotion(p)
+            return
         before = p.status.current_step
         strategy = p.spec.strategy.type
         if strategy == StrategyType.CANARY:

@@ -144,11 +144,9 @@ def _run(
     if st.started_at is not None and not world.candidate_ready:
         p.roll_back("CandidateNotReady", f"candidate {spec.candidate} is no longer Ready")
         return
-    if intent.promote:
-        if world.candidate_ready:
-            promote(p, "promoted by user")
-            return
-        st.message = f"promotion requested, but candidate {spec.candidate} is not Ready"
+    if intent.promote and world.candidate_ready:
+        promote(p, "promoted by user")
+        return
     if spec.paused or intent.paused:
         _pause(p)
         return
@@ -157,6 +155,8 @@ def _run(
     if st.phase == ExperimentPhase.PENDING:
         if not (world.candidate_ready and world.baseline_ready):
             message = f"waiting for {_not_ready_names(p)} to be Ready"
+            if intent.promote:
+                message += "; promotion requested: it waits for a Ready candidate"
             p.set_condition(PROGRESSING, "False", "WaitingForReady", message)
             st.message = message
             return
