@@ -152,6 +152,8 @@ class Shadow(ApiModel):
 
 
 class Strategy(ApiModel):
+    """How traffic moves to the candidate: canary steps, an A/B split, or shadowing."""
+
     model_config = ConfigDict(
         json_schema_extra=cel(
             (
@@ -221,6 +223,8 @@ class Correctness(ApiModel):
 
 
 class Routing(ApiModel):
+    """How requests are split between baseline and candidate, and how correctness is judged."""
+
     model_config = ConfigDict(
         json_schema_extra=cel(
             (
@@ -345,6 +349,8 @@ def _default_metrics() -> list[MetricCheck]:
 
 
 class Analysis(ApiModel):
+    """The checks run every interval; a failing check counts towards the failure limit."""
+
     model_config = ConfigDict(
         json_schema_extra=cel(
             (
@@ -389,6 +395,8 @@ class PromotionMode(StrEnum):
 
 
 class Promotion(ApiModel):
+    """What happens after the last step."""
+
     mode: PromotionMode = Field(
         default=PromotionMode.AUTOMATIC,
         description="manual: after the last step, wait for `modelrollout promote`.",
@@ -396,6 +404,8 @@ class Promotion(ApiModel):
 
 
 class ExperimentSpec(ApiModel):
+    """Which candidate replaces which baseline, how, and by which evidence."""
+
     model_config = ConfigDict(
         json_schema_extra=cel(
             ("self.baseline != self.candidate", "spec.baseline and spec.candidate must differ"),
@@ -445,6 +455,8 @@ class MetricResult(ApiModel):
 
 
 class AnalysisRun(ApiModel):
+    """One analysis: when, at which step and weight, the overall verdict and each metric's."""
+
     time: datetime
     step: int
     weight: int
@@ -453,6 +465,8 @@ class AnalysisRun(ApiModel):
 
 
 class ExperimentStatus(ApiModel):
+    """Where the rollout is and why: phase, step, weight, and the recent analyses."""
+
     phase: ExperimentPhase = Field(default=ExperimentPhase.PENDING)
     message: str = ""
     conditions: list[Condition] = Field(default_factory=list)

@@ -82,6 +82,8 @@ class Acceptance(ApiModel):
 
 
 class TrainingResources(ApiModel):
+    """Resources of the training Job's container."""
+
     gpus: int = Field(default=0, ge=0, le=16, description="nvidia.com/gpu to request.")
     cpu: Quantity = Field(default="1", description="CPU request, e.g. 500m or 2.")
     memory: Quantity = Field(default="2Gi", description="Memory request and limit, e.g. 4Gi.")
@@ -116,6 +118,8 @@ class Training(ApiModel):
 
 
 class DynamicBatching(ApiModel):
+    """Triton's dynamic batcher: group concurrent requests into one batch."""
+
     enabled: bool = Field(default=True, description="Let the server batch concurrent requests.")
     max_queue_delay_microseconds: int = Field(default=100, ge=0, le=1_000_000)
 
@@ -152,6 +156,8 @@ class Serving(ApiModel):
 
 
 class ModelVersionSpec(ApiModel):
+    """What to serve (artifact) or train (training), and how; all but serving is immutable."""
+
     model_config = ConfigDict(
         json_schema_extra=cel(
             (
@@ -198,6 +204,8 @@ class ModelVersionSpec(ApiModel):
 
 
 class ArtifactStatus(ApiModel):
+    """The artifact actually served: the trainer's output, or spec.artifact once verified."""
+
     uri: str
     sha256: str
 
@@ -211,6 +219,8 @@ class SplitMetrics(ApiModel):
 
 
 class ModelVersionStatus(ApiModel):
+    """What the operator observed: lifecycle phase, training outcome and serving endpoint."""
+
     phase: ModelVersionPhase = Field(default=ModelVersionPhase.PENDING)
     message: str = Field(default="")
     conditions: list[Condition] = Field(default_factory=list)
