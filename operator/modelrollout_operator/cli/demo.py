@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
+
+import structlog
 
 from ..local.demo import DemoOptions, run_demo
 from ..local.manifests import ManifestError
@@ -57,6 +60,21 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _quiet_logs(verbosity: int) -> None:
+    """Warnings only by default (-v info, -vv debug), on stderr: stdout is the demo's story."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
 @registry.command(
     "demo",
     help="run the whole loop locally: a bad candidate rolled back, a good one promoted",
@@ -69,6 +87,7 @@ def demo(args: argparse.Namespace) -> int:
     if args.feedback_delay < 0:
         print("modelrollout demo: --feedback-delay must not be negative", file=sys.stderr)
         return 2
+    _quiet_logs(args.verbose)
     options = DemoOptions(
         examples=args.examples or default_examples(),
         workdir=args.workdir,

@@ -1,0 +1,131 @@
+"""A metrics provider over the gateway's own `/metrics` counters, for when no Prometheus runs.
+
+It keeps the snapshots it scrapes and answers each metric as the Prometheus provider's PromQL
+would (`metrics/promql.py`): accuracy from the increase of the feedback counters since the
+candidate got traffic, error rate and latency quantile from the increase over the metric's
+window. Without a scrape old enough, the earliest one kept stands in: it can only undercount,
+and too few samples are never a pass.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import httpx
+import structlog
+
+from ..api.v1alpha1 import MetricCheck, MetricKind, parse_duration
+from ..metrics import Target
+from ..rollout.model import Measurement, MetricObservation, ObservationPlan
+from .exposition import ExpositionError, Snapshot, histogram_quantile, parse_snapshot
+
+log = structlog.get_logger(__name__)
+
+NO_CUSTOM = "custom PromQL metrics need Prometheus: install `prometheus` and run the demo again"
+
+
+def measure(check: MetricCheck, later: Snapshot, earlier: Snapshot, version: str) -> Measurement:
+    """One version's value of `check` between two snapshots (pure)."""
+    delta = later.of(version).minus(earlier.of(version))
+    if check.kind == MetricKind.ACCURACY:
+        n = round(delta.feedback)
+        k = min(round(delta.correct), n)
+        return Measurement(value=k / n if n > 0 else None, samples=n, successes=k)
+    if check.kind == MetricKind.ERROR_RATE:
+        n = round(delta.requests)
+        return Measurement(value=delta.errors / delta.requests if n > 0 else None, samples=n)
+    if check.kind == MetricKind.LATENCY:
+        n = round(delta.buckets.get(float("inf"), 0.0))
+        value = histogram_quantile(check.effective_quantile, delta.buckets) if n > 0 else None
+        return Measurement(value=value, samples=n)
+    raise ValueError(NO_CUSTOM)
+
+
+class SnapshotHistory:
+    """Snapshots by time, oldest first, at most `keep` of them."""
+
+    def __init__(self, keep: int = 5000) -> None:
+        self.keep = keep
+        self._times: list[datetime] = []
+        self._snapshots: list[Snapshot] = []
+
+    def add(self, at: datetime, snapshot: Snapshot) -> None:
+        if self._times and at < self._times[-1]:
+            raise ValueError(f"snapshot at {at} is older than the last one at {self._times[-1]}")
+        self._times.append(at)
+        self._snapshots.append(snapshot)
+        if len(self._times) > self.keep:
+            del self._times[0], self._snapshots[0]
+
+    def at_or_before(self, at: datetime) -> Snapshot | None:
+        """The latest snapshot taken at or before `at`, else the earliest one; None if empty."""
+        if not self._snapshots:
+            return None
+        index = bisect.bisect_right(self._times, at) - 1
+        return self._snapshots[max(index, 0)]
+
+    def __len__(self) -> int:
+        return len(self._snapshots)
+
+
+class GatewayCountersProvider:
+    """`MetricsProvider` reading `<gateway>/metrics`; call `sample()` to record a baseline."""
+
+    def __init__(self, gateway_url: str, model: str, *, timeout: float = 5.0) -> None:
+        self.model = model
+        self.history = SnapshotHistory()
+        self._client = httpx.AsyncClient(base_url=gateway_url.rstrip("/"), timeout=timeout)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def scrape(self) -> Snapshot:
+        response = await self._client.get("/metrics")
+        response.raise_for_status()
+        return parse_snapshot(response.text, self.model)
+
+    async def sample(self, now: datetime) -> Snapshot:
+        """Scrape and keep the snapshot (the driver does so when an experiment starts)."""
+        snapshot = await self.scrape()
+        self.history.add(now, snapshot)
+        return snapshot
+
+    async def observe(
+        self,
+        plan: ObservationPlan,
+        checks: Sequence[MetricCheck],
+        target: Target,
+        now: datetime,
+    ) -> list[MetricObservation]:
+        by_name = {c.name: c for c in checks}
+        missing = [m for m in plan.metrics if m not in by_name]
+        if missing:
+            raise ValueError(f"plan names metrics the spec does not define: {missing}")
+        try:
+            later = await self.sample(now)
+        except (httpx.HTTPError, ExpositionError) as error:
+            message = f"gateway metrics unreadable: {error!r}"
+            log.warning("metrics.scrape_failed", error=message)
+            return [
+                MetricObservation(metric=m, candidate=Measurement(value=None), error=message)
+                for m in plan.metrics
+            ]
+        return [self._observe_one(plan, by_name[m], later, now) for m in plan.metrics]
+
+    def _observe_one(
+        self, plan: ObservationPlan, check: MetricCheck, later: Snapshot, now: datetime
+    ) -> MetricObservation:
+        if check.kind == MetricKind.CUSTOM:
+            return MetricObservation(check.name, Measurement(value=None), error=NO_CUSTOM)
+        if check.kind == MetricKind.ACCURACY:
+            start = plan.since
+        else:
+            start = now - timedelta(seconds=parse_duration(check.window))
+        earlier = self.history.at_or_before(start) or later
+        return MetricObservation(
+            metric=check.name,
+            candidate=measure(check, later, earlier, plan.candidate_version),
+            baseline=measure(check, later, earlier, plan.baseline_version),
+        )

@@ -1,0 +1,332 @@
+"""`modelrollout demo`: the whole loop on one machine, a bad candidate rolled back and a good
+one promoted, from the same YAML a cluster user applies."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from ..api.v1alpha1 import Experiment, ModelVersion
+from ..metrics import MetricsProvider, PrometheusProvider
+from ..rollout import EmitEvent, SetTraffic
+from ..routing import VersionRef
+from .counters import GatewayCountersProvider
+from .driving import Driver, Outcome
+from .loading import LoadGenerator, LoadProfile, TrafficSample, read_sample
+from .manifests import Manifests, load_manifests, shorten
+from .plotting import draw_timeline
+from .preparing import Prepared, prepare
+from .printing import progress_line, summary_table
+from .servers import find_prometheus, start_gateway, start_prometheus
+from .summary import DemoSummary, ScenarioResult
+from .supervising import Supervisor
+from .timeline import Tick
+from .traffic import AdminRouter
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    experiment: str
+    expected: str  # the phase it must end in
+
+
+SCENARIOS = (
+    Scenario("1: bad candidate", "scorer-v3-canary", "RolledBack"),
+    Scenario("2: good candidate", "scorer-v2-canary", "Succeeded"),
+)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    examples: Path
+    workdir: Path | None = None
+    fast: bool = False
+    summary_json: Path | None = None
+    timeline: Path | None = None
+    rate: float = 150.0  # requests per second
+    feedback_delay: float = 1.0
+    metrics: str = "auto"  # auto | prometheus | counters
+    scenario_timeout: float | None = None  # seconds; default 240, 120 with --fast
+
+    @property
+    def time_factor(self) -> float:
+        return 0.5 if self.fast else 1.0
+
+    @property
+    def deadline(self) -> float:
+        if self.scenario_timeout is not None:
+            return self.scenario_timeout
+        return 120.0 if self.fast else 240.0
+
+    @property
+    def row_scale(self) -> float:
+        return 0.5 if self.fast else 1.0
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every `finally`
+
+
+def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
+    """Run both scenarios; 0 only when each ends as it should."""
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="modelrollout-demo-") as tmp:
+            workdir = (options.workdir or Path(tmp)).resolve()
+            workdir.mkdir(parents=True, exist_ok=True)
+            summary = _run(options, workdir, started, say)
+            if options.summary_json is not None:
+                summary.write(options.summary_json)
+                say(f"summary written to {options.summary_json}")
+            return 0 if summary.ok else 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _experiments(manifests: Manifests, fast_factor: float) -> list[Experiment]:
+    chosen = []
+    for scenario in SCENARIOS:
+        experiment = manifests.experiment(scenario.experiment)
+        if fast_factor < 1:
+            experiment = experiment.model_copy(
+                update={"spec": shorten(experiment.spec, fast_factor)}
+            )
+        chosen.append(experiment)
+    return chosen
+
+
+def _versions(manifests: Manifests, experiments: Sequence[Experiment]) -> list[ModelVersion]:
+    names = sorted({n for e in experiments for n in (e.spec.baseline, e.spec.candidate)})
+    return [manifests.version(n) for n in names]
+
+
+def _run(
+    options: DemoOptions, workdir: Path, started: float, say: Callable[[str], None]
+) -> DemoSummary:
+    timings: dict[str, float] = {}
+    manifests = load_manifests(options.examples)
+    experiments = _experiments(manifests, options.time_factor)
+    versions = _versions(manifests, experiments)
+    say(f"model-rollout demo: work dir {workdir}{' (--fast)' if options.fast else ''}")
+    say(
+        f"configuration: {len(versions)} ModelVersions and {len(experiments)} Experiments "
+        f"from {options.examples}"
+    )
+    with Supervisor(workdir / "logs") as supervisor:
+        prepared = prepare(versions, workdir, supervisor, row_scale=options.row_scale, say=say)
+        for trained in prepared.trained.values():
+            say(
+                f"  {trained.name}: version {trained.version}, offline test accuracy "
+                f"{_fmt(trained.test_accuracy)}"
+            )
+        timings["prepareSeconds"] = time.monotonic() - started
+        gateway = start_gateway(supervisor, prepared.repository)
+        say(f"gateway (embedded ONNX Runtime) on {gateway.url}")
+        binary = find_prometheus() if options.metrics != "counters" else None
+        if options.metrics == "prometheus" and binary is None:
+            raise RuntimeError("--metrics prometheus: no `prometheus` binary on PATH")
+        provider: MetricsProvider
+        if binary is not None:
+            prometheus = start_prometheus(supervisor, binary, gateway.url, workdir)
+            provider = PrometheusProvider(prometheus.url)
+            source = "prometheus"
+            say(f"metrics: a real Prometheus on {prometheus.url} scraping the gateway every 1s")
+        else:
+            provider = GatewayCountersProvider(gateway.url, experiments[0].spec.model)
+            source = "gateway-counters"
+            say("metrics: no `prometheus` on PATH, reading the gateway's own /metrics counters")
+        timings["startSeconds"] = time.monotonic() - started - timings["prepareSeconds"]
+        results, ticks = asyncio.run(
+            _scenarios(
+                options,
+                experiments,
+                manifests,
+                prepared,
+                gateway.url,
+                gateway.admin_token,
+                provider,
+                started,
+                supervisor,
+                say,
+            )
+        )
+    timeline = options.timeline or workdir / "demo-timeline.png"
+    if ticks:
+        draw_timeline(ticks, timeline, "modelrollout demo: weight and accuracy per version")
+    timings["totalSeconds"] = time.monotonic() - started
+    summary = DemoSummary(
+        metrics_source=source,
+        fast=options.fast,
+        workdir=str(workdir),
+        timeline=str(timeline) if ticks else None,
+        scenarios=results,
+        timings=timings,
+    )
+    say("")
+    say(summary_table(results))
+    say("")
+    say(f"timeline plot: {timeline}")
+    say(
+        f"{'OK' if summary.ok else 'FAILED'}: "
+        f"{sum(r.ok for r in results)}/{len(results)} scenarios ended as expected "
+        f"in {timings['totalSeconds']:.0f}s"
+    )
+    return summary
+
+
+async def _scenarios(
+    options: DemoOptions,
+    experiments: Sequence[Experiment],
+    manifests: Manifests,
+    prepared: Prepared,
+    gateway_url: str,
+    admin_token: str,
+    provider: MetricsProvider,
+    started: float,
+    supervisor: Supervisor,
+    say: Callable[[str], None],
+) -> tuple[list[ScenarioResult], list[Tick]]:
+    sample = read_sample(prepared.traffic)
+    router = AdminRouter(gateway_url, admin_token=admin_token)
+    results: list[ScenarioResult] = []
+    ticks: list[Tick] = []
+    try:
+        for scenario, experiment in zip(SCENARIOS, experiments, strict=True):
+            supervisor.check_alive()
+            result, outcome = await _scenario(
+                scenario,
+                experiment,
+                manifests,
+                sample,
+                gateway_url,
+                provider,
+                router,
+                options,
+                started,
+                say,
+            )
+            results.append(result)
+            ticks.extend(outcome.ticks)
+    finally:
+        await router.close()
+        close = getattr(provider, "close", None)
+        if close is not None:
+            await close()
+    return results, ticks
+
+
+def _ref(manifests: Manifests, name: str) -> VersionRef:
+    # Trained into the repository the gateway serves: embedded ONNX Runtime, Ready.
+    return VersionRef(name=name, version=str(manifests.version(name).spec.version), ready=True)
+
+
+async def _scenario(
+    scenario: Scenario,
+    experiment: Experiment,
+    manifests: Manifests,
+    sample: TrafficSample,
+    gateway_url: str,
+    provider: MetricsProvider,
+    router: AdminRouter,
+    options: DemoOptions,
+    started: float,
+    say: Callable[[str], None],
+) -> tuple[ScenarioResult, Outcome]:
+    spec = experiment.spec
+    baseline, candidate = _ref(manifests, spec.baseline), _ref(manifests, spec.candidate)
+    name = str(experiment.metadata.get("name"))
+    say("")
+    say(
+        f"== scenario {scenario.name}: {name}, v{baseline.version} -> v{candidate.version} "
+        f"(expected: {scenario.expected})"
+    )
+    # Today's state: the baseline answers everything before the experiment starts.
+    await router.apply(
+        {"metadata": {"name": name}}, spec, SetTraffic(candidate_weight=0), baseline, candidate
+    )
+    load = LoadGenerator(
+        gateway_url,
+        spec.model,
+        sample,
+        LoadProfile(rate=options.rate, feedback_delay=options.feedback_delay),
+        sticky_header=spec.routing.sticky_by or "x-user-id",
+        seed=hash(name) & 0xFFFF,
+    )
+    if isinstance(provider, GatewayCountersProvider):
+        await provider.sample(datetime.now(UTC))
+    begun = time.monotonic()
+    await load.start()
+
+    def on_event(event: EmitEvent) -> None:
+        mark = "!" if event.type == "Warning" else "*"
+        say(f"  {mark} {event.reason}: {event.message}")
+
+    driver = Driver(
+        experiment,
+        baseline,
+        candidate,
+        provider,
+        router,
+        clock_zero=started,
+        on_tick=lambda tick: say(progress_line(tick)),
+        on_event=on_event,
+    )
+    try:
+        outcome = await driver.run(options.deadline)
+    finally:
+        stats = await load.stop()
+    seconds = time.monotonic() - begun
+    final_weights = await router.weights(spec.model, (baseline.version, candidate.version))
+    last = _last_figures(outcome.ticks)
+    actual = outcome.status.phase.value + (" (deadline)" if outcome.timed_out else "")
+    result = ScenarioResult(
+        name=scenario.name,
+        experiment=name,
+        baseline=baseline.version,
+        candidate=candidate.version,
+        expected=scenario.expected,
+        actual=actual,
+        steps_walked=_distinct(outcome.weights_applied),
+        total_steps=outcome.status.total_steps,
+        final_weights=final_weights,
+        accuracy={v: f[0] for v, f in last.items()},
+        samples={v: f[1] for v, f in last.items()},
+        seconds=seconds,
+        message=outcome.status.message,
+        answered=dict(stats.answered),
+    )
+    return result, outcome
+
+
+def _distinct(weights: Sequence[int]) -> list[int]:
+    out: list[int] = []
+    for w in weights:
+        if w > 0 and (not out or out[-1] != w):
+            out.append(w)
+    return out
+
+
+def _last_figures(ticks: Sequence[Tick]) -> dict[str, tuple[float | None, int]]:
+    out: dict[str, tuple[float | None, int]] = {}
+    for tick in ticks:
+        for version, figures in tick.figures.items():
+            if figures.accuracy is not None:
+                out[version] = (figures.accuracy, figures.samples)
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

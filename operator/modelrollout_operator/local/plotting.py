@@ -1,0 +1,121 @@
+"""The timeline plot: traffic weight and accuracy per version over time, rollback and
+promotion marked. matplotlib with the Agg backend: no display needed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .timeline import Tick
+
+_COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#8c564b")
+_EVENT_STYLE = {"rollback": ("#d62728", "rolled back"), "promotion": ("#2ca02c", "promoted")}
+
+
+def _series(
+    ticks: Sequence[Tick], version: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(times, weights) while the version took part, and (times, accuracies) where measured."""
+    wt: list[float] = []
+    wv: list[float] = []
+    at: list[float] = []
+    av: list[float] = []
+    for tick in ticks:
+        weights = tick.weights()
+        if version in weights:
+            wt.append(tick.at)
+            wv.append(weights[version])
+        figures = tick.figures.get(version)
+        if figures is not None and figures.accuracy is not None:
+            at.append(tick.at)
+            av.append(figures.accuracy)
+    return wt, wv, at, av
+
+
+def draw_timeline(ticks: Sequence[Tick], path: Path, title: str) -> Path:
+    """Draw the ticks of every scenario on one time axis and save a PNG at `path`."""
+    if not ticks:
+        raise ValueError("no engine passes to draw")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    versions = sorted({v for t in ticks for v in (t.baseline, t.candidate)}, key=_version_key)
+    colors = {v: _COLORS[i % len(_COLORS)] for i, v in enumerate(versions)}
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 6.5), sharex=True, dpi=110, gridspec_kw={"height_ratios": [1, 1.2]}
+    )
+    experiments = list(dict.fromkeys(t.experiment for t in ticks))
+    labelled: set[tuple[str, str]] = set()  # (panel, version): one legend entry each
+    for version in versions:
+        for experiment in experiments:
+            # one line per experiment, so scenarios are not joined across the gap between them
+            part = [t for t in ticks if t.experiment == experiment]
+            wt, wv, at, av = _series(part, version)
+            if wt:
+                top.step(
+                    wt,
+                    wv,
+                    where="post",
+                    color=colors[version],
+                    linewidth=2,
+                    label=_once(labelled, "weight", version),
+                )
+            if at:
+                bottom.plot(
+                    at,
+                    av,
+                    marker="o",
+                    markersize=3,
+                    color=colors[version],
+                    linewidth=1.5,
+                    label=_once(labelled, "accuracy", version),
+                )
+    for tick in ticks:
+        if tick.event in _EVENT_STYLE:
+            color, word = _EVENT_STYLE[tick.event]
+            for axis in (top, bottom):
+                axis.axvline(tick.at, color=color, linestyle="--", linewidth=1.2)
+            top.annotate(
+                f"{word}\nv{tick.candidate}",
+                xy=(tick.at, 100),
+                xytext=(4, -4),
+                textcoords="offset points",
+                va="top",
+                fontsize=9,
+                color=color,
+                fontweight="bold",
+            )
+    starts: dict[str, float] = {}
+    for tick in ticks:
+        starts.setdefault(tick.experiment, tick.at)
+    for experiment, start in starts.items():
+        top.annotate(
+            experiment, xy=(start, 104), fontsize=9, color="#444444", annotation_clip=False
+        )
+    top.set_ylabel("traffic weight (%)")
+    top.set_ylim(-5, 112)
+    top.grid(alpha=0.3)
+    top.legend(loc="center left", fontsize=9)
+    bottom.set_ylabel("accuracy (labelled feedback)")
+    bottom.set_xlabel("seconds since the demo started")
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="lower left", fontsize=9)
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (1 << 30, version)
+
+
+def _once(seen: set[tuple[str, str]], panel: str, version: str) -> str | None:
+    if (panel, version) in seen:
+        return None
+    seen.add((panel, version))
+    return f"v{version}"
