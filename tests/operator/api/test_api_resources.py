@@ -160,6 +160,12 @@ BAD: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
         _set("spec.routing.httpRoute", DELETE),
         "httpRoute",
     ),
+    (
+        "abTest minDuration after maxDuration",
+        "experiment-abtest.yaml",
+        _set("spec.strategy.abTest.minDuration", "96h"),
+        "minDuration",
+    ),
     ("bad sticky header", CANARY, _set("spec.routing.stickyBy", "x user"), "stickyBy"),
     ("stepWeight with steps", CANARY, _set("spec.strategy.canary.stepWeight", 10), "stepWeight"),
     (

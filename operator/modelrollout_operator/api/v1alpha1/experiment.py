@@ -136,12 +136,27 @@ class Canary(ApiModel):
 class ABTest(ApiModel):
     """A fixed split until the analysis reaches a verdict, or the deadline passes."""
 
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "duration(self.minDuration) <= duration(self.maxDuration)",
+                "abTest.minDuration must not exceed abTest.maxDuration",
+            ),
+        )
+    )
+
     weight: int = Field(default=50, ge=1, le=99, description="Candidate share during the test.")
     min_duration: Duration = Field(default="0s", description="No verdict before this much time.")
     max_duration: Duration = Field(
         default="24h",
         description="Deadline: without a verdict by then the candidate is rolled back.",
     )
+
+    @model_validator(mode="after")
+    def _min_before_max(self) -> ABTest:
+        if parse_duration(self.min_duration) > parse_duration(self.max_duration):
+            raise ValueError("abTest.minDuration must not exceed abTest.maxDuration")
+        return self
 
 
 class Shadow(ApiModel):
