@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,6 +180,7 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,8,64")
     parser.add_argument("--mlserver-venv", type=Path, default=DEFAULT_VENV)
     parser.add_argument("--no-mlserver", action="store_true")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per level")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
@@ -198,31 +199,42 @@ def main() -> int:
                       "inference-header-content-length": str(len(header))}
 
     results: list[Figures] = [direct(model_path, row, args.seconds)]
-
-    def run(name: str, url: str, body: bytes, headers: dict[str, str]) -> None:
-        for concurrency in levels:
-            count, elapsed, latencies = asyncio.run(load(url, body, headers, concurrency, args.seconds))
-            results.append(Figures(name, concurrency, count, elapsed, latencies))
-            print(f"  {name} c={concurrency}: {count / elapsed:.0f} req/s", flush=True)
-
-    port = free_port()
-    gateway = [sys.executable, "-m", "modelrollout_inference.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--model-repository", str(root / "repository")]
-    with process_group(gateway, f"http://127.0.0.1:{port}/v2/health/ready",
-                       log=root / "gateway.log"):
-        url = f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer"
-        run("gateway (JSON)", url, json_body, json_headers)
-        run("gateway (binary tensors)", url, binary_body, binary_headers)
-
-    if not args.no_mlserver:
-        binary = ensure_mlserver(args.mlserver_venv)
+    # Every system is up at once and the rounds alternate between them, so load from other work
+    # on a shared machine falls on all of them alike rather than on whichever ran last.
+    systems: list[tuple[str, str, bytes, dict[str, str]]] = []
+    with ExitStack() as stack:
         port = free_port()
-        directory = mlserver_dir(root, model_path, port)
-        with process_group([str(binary), "start", str(directory)],
-                           f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready",
-                           env={"PYTHONPATH": str(HERE / "gateway")}, log=root / "mlserver.log"):
-            run("mlserver 1.7 (JSON)", f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer",
-                json_body, json_headers)
+        gateway = [sys.executable, "-m", "modelrollout_inference.cli", "serve", "--host",
+                   "127.0.0.1", "--port", str(port), "--model-repository", str(root / "repository")]
+        stack.enter_context(process_group(gateway, f"http://127.0.0.1:{port}/v2/health/ready",
+                                          log=root / "gateway.log"))
+        url = f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer"
+        systems.append(("gateway (JSON)", url, json_body, json_headers))
+        systems.append(("gateway (binary tensors)", url, binary_body, binary_headers))
+        if not args.no_mlserver:
+            binary = ensure_mlserver(args.mlserver_venv)
+            port = free_port()
+            directory = mlserver_dir(root, model_path, port)
+            stack.enter_context(process_group(
+                [str(binary), "start", str(directory)],
+                f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready",
+                env={"PYTHONPATH": str(HERE / "gateway")}, log=root / "mlserver.log"))
+            systems.append(("mlserver 1.7 (JSON)", f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer",
+                            json_body, json_headers))
+        slice_seconds = args.seconds / args.rounds
+        for concurrency in levels:
+            for system in systems:
+                results.append(Figures(system[0], concurrency, 0, 0.0, []))
+            for _ in range(args.rounds):
+                for name, url, body, headers in systems:
+                    count, elapsed, latencies = asyncio.run(
+                        load(url, body, headers, concurrency, slice_seconds))
+                    figures = next(r for r in results
+                                   if r.name == name and r.concurrency == concurrency)
+                    figures.requests += count
+                    figures.seconds += elapsed
+                    figures.latencies += latencies
+            print(f"  c={concurrency} done", flush=True)
 
     table(results)
     floor = results[0]
@@ -238,10 +250,13 @@ def main() -> int:
     c1 = by.get(("gateway (JSON)", 1))
     if c1:
         added = (c1.quantile(0.99) - floor.quantile(0.99)) * 1e3
-        print(f"  c=1 p99 added over in-process ONNX Runtime: {added:.3f} ms "
+        added_p50 = (c1.quantile(0.5) - floor.quantile(0.5)) * 1e3
+        print(f"  c=1 added over in-process ONNX Runtime: p50 {added_p50:.3f} ms, p99 {added:.3f} ms "
               f"(in-process p99 {floor.quantile(0.99) * 1e6:.1f} us, "
               f"p50 {statistics.median(floor.latencies) * 1e6:.1f} us)")
-    print(f"\nbounded by: {os.cpu_count()} CPU cores shared by the server, the client and other "
+    load_average = os.getloadavg()[0]
+    print(f"\nload average {load_average:.1f} on {os.cpu_count()} cores during the run.")
+    print(f"bounded by: {os.cpu_count()} CPU cores shared by the server, the client and other "
           "work on this machine; at c=1 by the round trip through loopback TCP and the event "
           "loops of client and server, at c>=8 by the server's one Python thread (CPU-bound).")
     return 0

@@ -34,7 +34,7 @@ class BackendPool:
         self._repository = repository
         self._backends: dict[BackendKey, ModelBackend] = {}
         self._building: dict[BackendKey, asyncio.Lock] = {}
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retiring: dict[asyncio.Task[None], ModelBackend] = {}
 
     async def for_route(self, model: str, route: VersionRoute) -> ModelBackend:
         key = (model, route.version, route.backend.model_dump_json())
@@ -101,13 +101,15 @@ class BackendPool:
                 continue
             backend = self._backends.pop(key)
             task = asyncio.create_task(_close_later(backend, grace_seconds))
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+            self._retiring[task] = backend
+            task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def close(self) -> None:
-        for task in list(self._retiring):
+        retiring = list(self._retiring.items())
+        for task, _ in retiring:
             task.cancel()
-        backends, self._backends = list(self._backends.values()), {}
+        backends = [backend for _, backend in retiring] + list(self._backends.values())
+        self._backends = {}
         for backend in backends:
             await backend.close()
 
