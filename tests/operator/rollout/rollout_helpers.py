@@ -185,7 +185,7 @@ def specs(draw: st.DrawFn) -> ExperimentSpec:
             "type": "abTest",
             "abTest": {
                 "weight": draw(st.integers(1, 99)),
-                "minDuration": draw(st.sampled_from(("0s", "30s", "2m"))),
+                "minDuration": draw(st.sampled_from(("0s", "30s", "1m"))),
                 "maxDuration": draw(st.sampled_from(("1m", "5m", "10m"))),
             },
         }
