@@ -1,0 +1,83 @@
+"""The gateway-counters provider's arithmetic: what Prometheus' increase() would say."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelrollout_operator.api.v1alpha1 import MetricCheck, MetricKind
+from modelrollout_operator.local.counters import SnapshotHistory, measure
+from modelrollout_operator.local.exposition import Snapshot, VersionCounters
+
+ACCURACY = MetricCheck(name="accuracy", kind=MetricKind.ACCURACY, max_degradation=0.02)
+ERRORS = MetricCheck(name="errors", kind=MetricKind.ERROR_RATE, max=0.01)
+P99 = MetricCheck(name="p99", kind=MetricKind.LATENCY, quantile=0.99, max=0.25)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _snap(**counters: float) -> Snapshot:
+    return Snapshot({"3": VersionCounters(**counters)})  # type: ignore[arg-type]
+
+
+@given(
+    st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000)
+)
+def test_accuracy_is_correct_over_labelled_since_the_start(
+    n0: int, extra_n: int, k0: int, extra_k: int
+) -> None:
+    k0, extra_k = min(k0, n0), min(extra_k, extra_n)
+    earlier = _snap(feedback=n0, correct=k0)
+    later = _snap(feedback=n0 + extra_n, correct=k0 + extra_k)
+    m = measure(ACCURACY, later, earlier, "3")
+    assert (m.samples, m.successes) == (extra_n, extra_k)
+    if extra_n == 0:
+        assert m.value is None  # no labels is no data, never a pass
+    else:
+        assert m.value == pytest.approx(extra_k / extra_n)
+
+
+def test_error_rate_counts_5xx_over_requests_in_the_window() -> None:
+    m = measure(ERRORS, _snap(requests=300, errors=12), _snap(requests=100, errors=2), "3")
+    assert m.samples == 200
+    assert m.value == pytest.approx(10 / 200)
+    assert measure(ERRORS, _snap(requests=5), _snap(requests=5), "3").value is None
+
+
+def test_latency_is_the_quantile_of_the_new_observations_only() -> None:
+    earlier = _snap(buckets={0.01: 1000.0, 0.1: 1000.0, math.inf: 1000.0})
+    later = _snap(buckets={0.01: 1000.0, 0.1: 1100.0, math.inf: 1100.0})
+    m = measure(P99, later, earlier, "3")
+    assert m.samples == 100
+    assert m.value is not None and 0.01 < m.value <= 0.1  # the old fast requests do not count
+
+
+def test_custom_metrics_need_prometheus() -> None:
+    custom = MetricCheck(name="c", kind=MetricKind.CUSTOM, query="up", max=1)
+    with pytest.raises(ValueError, match="need Prometheus"):
+        measure(custom, _snap(), _snap(), "3")
+
+
+def test_history_picks_the_latest_snapshot_not_after_the_time() -> None:
+    history = SnapshotHistory()
+    assert history.at_or_before(T0) is None
+    snaps = [_snap(requests=i) for i in range(5)]
+    for i, snap in enumerate(snaps):
+        history.add(T0 + timedelta(seconds=10 * i), snap)
+    assert history.at_or_before(T0 + timedelta(seconds=25)) is snaps[2]
+    assert history.at_or_before(T0 + timedelta(seconds=20)) is snaps[2]
+    assert history.at_or_before(T0 - timedelta(seconds=5)) is snaps[0]  # the earliest stands in
+    with pytest.raises(ValueError, match="older"):
+        history.add(T0, _snap())
+
+
+def test_history_keeps_a_bounded_number_of_snapshots() -> None:
+    history = SnapshotHistory(keep=3)
+    for i in range(10):
+        history.add(T0 + timedelta(seconds=i), _snap(requests=i))
+    assert len(history) == 3
+    oldest = history.at_or_before(T0)
+    assert oldest is not None and oldest.of("3").requests == 7
