@@ -13,8 +13,10 @@ import structlog
 import uvicorn
 from pydantic import ValidationError
 
+from .backends.fetching import ArtifactError
 from .serving.app import Background, GatewayApp
 from .serving.gateway import Gateway
+from .serving.single import SingleVersionError, prepare_single_version
 from .settings import GatewaySettings
 from .watching import ConfigMapWatcher, kube_client, watch_routing_file
 
@@ -26,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--model-repository", type=Path)
+    serve.add_argument("--model", help="serve one version of this model from --artifact-uri")
+    serve.add_argument("--version", type=int, help="the version number it is served as")
+    serve.add_argument("--artifact-uri", help="model.onnx by path or s3:// URI")
+    serve.add_argument("--artifact-sha256", help="refuse the artifact unless it has this hash")
     serve.add_argument("--routing-file", type=Path)
     serve.add_argument("--watch-configmaps", action="store_true", default=None)
     serve.add_argument("--namespace")
@@ -59,16 +65,15 @@ def build_app(settings: GatewaySettings) -> GatewayApp:
         background.append(lambda: watch_routing_file(gateway, routing_file))
     if settings.watch_configmaps:
         namespace = settings.namespace
-        background.append(
-            lambda: ConfigMapWatcher(gateway, kube_client(settings), namespace).run()
-        )
+        background.append(lambda: ConfigMapWatcher(gateway, kube_client(settings), namespace).run())
     return GatewayApp(gateway, background)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     overrides = {
-        key: value for key, value in vars(arguments).items()
+        key: value
+        for key, value in vars(arguments).items()
         if key != "command" and value is not None
     }
     try:
@@ -76,11 +81,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"modelrollout-gateway: invalid settings:\n{exc}", file=sys.stderr)
         return 2
+    try:
+        settings = prepare_single_version(settings)
+    except (SingleVersionError, ArtifactError) as exc:
+        print(f"modelrollout-gateway: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_json)
     app = build_app(settings)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-        lifespan="on", access_log=False, log_level=settings.log_level,
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
     )
     return 0
 

@@ -20,8 +20,26 @@ PREDICTION_LOG_DROPPED_TOTAL = "modelrollout_prediction_log_dropped_total"
 
 # Sub-millisecond resolution for embedded ONNX Runtime, up to seconds for remote GPUs.
 DURATION_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01,
-    0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 ROUTES = ("stable", "candidate", "shadow")
@@ -37,44 +55,64 @@ class GatewayMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            _base(REQUESTS_TOTAL), "Inference requests answered (code = HTTP status).",
-            ["model", "version", "route", "code"], registry=r,
+            _base(REQUESTS_TOTAL),
+            "Inference requests answered (code = HTTP status).",
+            ["model", "version", "route", "code"],
+            registry=r,
         )
         self.duration = Histogram(
-            REQUEST_DURATION_SECONDS, "Time to answer an inference request.",
-            ["model", "version", "route"], buckets=DURATION_BUCKETS, registry=r,
+            REQUEST_DURATION_SECONDS,
+            "Time to answer an inference request.",
+            ["model", "version", "route"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.fallbacks = Counter(
-            _base(FALLBACKS_TOTAL), "Candidate failed and the baseline answered "
-            "(version = the one that failed).", ["model", "version", "reason"], registry=r,
+            _base(FALLBACKS_TOTAL),
+            "Candidate failed and the baseline answered (version = the one that failed).",
+            ["model", "version", "reason"],
+            registry=r,
         )
         self.feedback = Counter(
-            _base(FEEDBACK_TOTAL), "Labels joined to a logged prediction.",
-            ["model", "version"], registry=r,
+            _base(FEEDBACK_TOTAL),
+            "Labels joined to a logged prediction.",
+            ["model", "version"],
+            registry=r,
         )
         self.feedback_correct = Counter(
-            _base(FEEDBACK_CORRECT_TOTAL), "Joined labels whose prediction was correct.",
-            ["model", "version"], registry=r,
+            _base(FEEDBACK_CORRECT_TOTAL),
+            "Joined labels whose prediction was correct.",
+            ["model", "version"],
+            registry=r,
         )
         self.feedback_dropped = Counter(
-            _base(FEEDBACK_DROPPED_TOTAL), "Labels that found no prediction.",
-            ["model", "reason"], registry=r,
+            _base(FEEDBACK_DROPPED_TOTAL),
+            "Labels that found no prediction.",
+            ["model", "reason"],
+            registry=r,
         )
         self.traffic_weight = Gauge(
-            TRAFFIC_WEIGHT, "Traffic weight (0..100) currently applied.",
-            ["model", "version", "route"], registry=r,
+            TRAFFIC_WEIGHT,
+            "Traffic weight (0..100) currently applied.",
+            ["model", "version", "route"],
+            registry=r,
         )
         self.shadow = Counter(
-            _base(SHADOW_REQUESTS_TOTAL), "Mirrored requests by outcome (agree, disagree, error).",
-            ["model", "version", "outcome"], registry=r,
+            _base(SHADOW_REQUESTS_TOTAL),
+            "Mirrored requests by outcome (agree, disagree, error).",
+            ["model", "version", "outcome"],
+            registry=r,
         )
         self.log_dropped = Counter(
             _base(PREDICTION_LOG_DROPPED_TOTAL),
-            "Prediction-log records dropped because the writer fell behind.", registry=r,
+            "Prediction-log records dropped because the writer fell behind.",
+            registry=r,
         )
         self._answered: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
-    def observe_answer(self, model: str, version: str, route: str, code: int, seconds: float) -> None:
+    def observe_answer(
+        self, model: str, version: str, route: str, code: int, seconds: float
+    ) -> None:
         key = (model, version, route, code)
         children = self._answered.get(key)
         if children is None:

@@ -40,8 +40,7 @@ class ModelRepository:
         if not directory.is_dir():
             return []
         found = [
-            p.name for p in directory.iterdir()
-            if p.name.isdigit() and (p / MODEL_FILE).is_file()
+            p.name for p in directory.iterdir() if p.name.isdigit() and (p / MODEL_FILE).is_file()
         ]
         return sorted(found, key=int)
 

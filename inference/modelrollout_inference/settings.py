@@ -16,6 +16,13 @@ class GatewaySettings(BaseSettings):
     model_repository: Path | None = None
     routing_file: Path | None = None
 
+    # One version from an artifact (how the operator serves `runtime: onnxruntime`): fetched,
+    # sha256-verified and laid out as `<artifact_cache_dir>/repository/<model>/<version>/`.
+    model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    version: int | None = Field(default=None, ge=1)
+    artifact_uri: str | None = None
+    artifact_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+
     # ConfigMap watch: in-cluster service account by default, or an explicit API URL.
     watch_configmaps: bool = False
     namespace: str | None = None  # None: every namespace

@@ -55,8 +55,9 @@ def kube_client(settings: GatewaySettings) -> httpx.AsyncClient:
     token_file = settings.kube_token_file
     ca_file = settings.kube_ca_file
     if url is None:
-        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get(
-            "KUBERNETES_SERVICE_PORT", "443"
+        host, port = (
+            os.environ.get("KUBERNETES_SERVICE_HOST"),
+            os.environ.get("KUBERNETES_SERVICE_PORT", "443"),
         )
         if not host:
             raise RuntimeError(
@@ -117,8 +118,10 @@ class ConfigMapWatcher:
 
     async def _watch(self, resource_version: str | None) -> None:
         params: dict[str, str] = {
-            "labelSelector": f"{ROUTING_LABEL}=true", "watch": "true",
-            "timeoutSeconds": "300", "allowWatchBookmarks": "true",
+            "labelSelector": f"{ROUTING_LABEL}=true",
+            "watch": "true",
+            "timeoutSeconds": "300",
+            "allowWatchBookmarks": "true",
         }
         if resource_version:
             params["resourceVersion"] = resource_version
@@ -148,8 +151,9 @@ class ConfigMapWatcher:
             await self._gateway.apply(table, source=f"configmap:{key[0]}/{key[1]}")
             self._owners[key] = table.model
         except (TableSourceError, GatewayError) as exc:
-            log.error("routing ConfigMap not applied", configmap=f"{key[0]}/{key[1]}",
-                      error=str(exc))
+            log.error(
+                "routing ConfigMap not applied", configmap=f"{key[0]}/{key[1]}", error=str(exc)
+            )
 
 
 def _generation(configmap: dict[str, Any]) -> int:

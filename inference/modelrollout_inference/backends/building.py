@@ -42,9 +42,7 @@ class BackendPool:
 
     async def for_repository(self, model: str, version: str) -> ModelBackend:
         """A version straight from the model repository (no routing table)."""
-        return await self.for_route(
-            model, VersionRoute(version=version, weight=0, role="baseline")
-        )
+        return await self.for_route(model, VersionRoute(version=version, weight=0, role="baseline"))
 
     def cached(self, model: str, version: str) -> ModelBackend | None:
         """The repository backend if it is loaded: the hot path avoids the lock and the await."""
@@ -61,14 +59,18 @@ class BackendPool:
                 backend = await build()
                 await backend.start()
                 self._backends[key] = backend
-                log.info("backend loaded", model=key[0], version=key[1], backend=backend.description)
+                log.info(
+                    "backend loaded", model=key[0], version=key[1], backend=backend.description
+                )
         return backend
 
     async def _build(self, model: str, route: VersionRoute) -> ModelBackend:
         spec = route.backend
         if isinstance(spec, TritonBackend):
             return TritonHttpBackend(
-                spec.url, spec.model_name or model, spec.model_version or route.version,
+                spec.url,
+                spec.model_name or model,
+                spec.model_version or route.version,
                 connections=self._settings.triton_connections,
                 health_interval=self._settings.health_interval_seconds,
             )

@@ -22,7 +22,9 @@ log = structlog.get_logger(__name__)
 def _spec(node: ort.NodeArg) -> TensorSpec:
     datatype = ONNX_TO_V2.get(node.type)
     if datatype is None:
-        raise ValueError(f"tensor '{node.name}' has type {node.type}, which the gateway cannot serve")
+        raise ValueError(
+            f"tensor '{node.name}' has type {node.type}, which the gateway cannot serve"
+        )
     shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in node.shape)
     return TensorSpec(name=node.name, datatype=datatype, shape=shape)
 

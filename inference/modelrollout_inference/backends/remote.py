@@ -71,7 +71,9 @@ class TritonHttpBackend:
     async def start(self) -> None:
         # aiohttp sessions belong to a running loop: create the client here, not in __init__.
         self._client = triton_aio.InferenceServerClient(
-            self._address, conn_limit=self._connections, conn_timeout=self._connect_timeout,
+            self._address,
+            conn_limit=self._connections,
+            conn_timeout=self._connect_timeout,
             ssl=self._ssl,
         )
         await self._check()
@@ -118,7 +120,10 @@ class TritonHttpBackend:
         outputs = [triton_http.InferRequestedOutput(n, binary_data=True) for n in names] or None
         try:
             result = await self._client.infer(
-                self._model, inputs, model_version=self._version, outputs=outputs,
+                self._model,
+                inputs,
+                model_version=self._version,
+                outputs=outputs,
                 request_id=request.request_id,
             )
         except InferenceServerException as exc:

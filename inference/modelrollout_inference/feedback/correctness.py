@@ -83,7 +83,9 @@ def agree(correctness: Correctness, first: Array, second: Array) -> bool:
     if a.shape != b.shape:
         return False
     if isinstance(correctness, BinaryCorrectness):
-        return bool(np.array_equal(a[:, 0] >= correctness.threshold, b[:, 0] >= correctness.threshold))
+        return bool(
+            np.array_equal(a[:, 0] >= correctness.threshold, b[:, 0] >= correctness.threshold)
+        )
     if isinstance(correctness, MulticlassCorrectness):
         return bool(np.array_equal(np.argmax(a, axis=1), np.argmax(b, axis=1)))
     if isinstance(correctness, RegressionCorrectness):

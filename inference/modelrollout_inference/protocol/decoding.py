@@ -80,9 +80,8 @@ def _decode_input(
     if dtype is None:
         raise BadRequest(f"input '{name}': unsupported datatype {datatype!r}")
     shape = raw.get("shape")
-    if (
-        not isinstance(shape, list)
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequest(f"input '{name}': 'shape' must be a list of non-negative integers")
     count = math.prod(shape)
@@ -130,6 +129,8 @@ def _decode_outputs(raw: Any) -> list[RequestedOutput] | None:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadRequest(f"outputs[{position}] needs a 'name'")
         parameters = item.get("parameters") or {}
-        binary = bool(parameters.get("binary_data", False)) if isinstance(parameters, dict) else False
+        binary = (
+            bool(parameters.get("binary_data", False)) if isinstance(parameters, dict) else False
+        )
         outputs.append(RequestedOutput(name=item["name"], binary=binary))
     return outputs

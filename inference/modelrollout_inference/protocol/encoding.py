@@ -48,8 +48,12 @@ def encode_infer_response(
         described.append(entry)
 
     header = orjson.dumps(
-        {"model_name": model, "model_version": version, "id": request.request_id,
-         "outputs": described}
+        {
+            "model_name": model,
+            "model_version": version,
+            "id": request.request_id,
+            "outputs": described,
+        }
     )
     if not chunks:
         return header, None

@@ -77,8 +77,12 @@ class GatewayApp:
             if parts[0] == "v2":
                 await self._v2(method, parts, scope, receive, send, started)
             elif parts == ["metrics"] and method == "GET":
-                await _respond(send, 200, self.gateway.metrics.exposition(),
-                               b"text/plain; version=0.0.4; charset=utf-8")
+                await _respond(
+                    send,
+                    200,
+                    self.gateway.metrics.exposition(),
+                    b"text/plain; version=0.0.4; charset=utf-8",
+                )
             elif parts[0] == "admin" and parts[1:2] == ["routing"]:
                 await self._admin(method, parts[2:], scope, receive, send)
             else:
@@ -90,7 +94,12 @@ class GatewayApp:
             await _error(send, 500, "internal error in the gateway")
 
     async def _v2(
-        self, method: str, parts: list[str], scope: Scope, receive: Receive, send: Send,
+        self,
+        method: str,
+        parts: list[str],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
         started: float,
     ) -> None:
         n = len(parts)
@@ -121,7 +130,12 @@ class GatewayApp:
         raise NotFound(f"no route for {method} {scope['path']}")
 
     async def _infer(
-        self, model: str, version: str | None, scope: Scope, receive: Receive, send: Send,
+        self,
+        model: str,
+        version: str | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
         started: float,
     ) -> None:
         headers = _headers(scope)
@@ -155,10 +169,15 @@ class GatewayApp:
         if not self.gateway.knows(model):
             raise NotFound(f"unknown model '{model}'")
         headers = _headers(scope)
-        document = _json(await _read_body(receive, headers, self.gateway.settings.max_request_bytes))
+        document = _json(
+            await _read_body(receive, headers, self.gateway.settings.max_request_bytes)
+        )
         result = record_feedback(
-            model, parse_feedback(document), memory=self.gateway.memory,
-            metrics=self.gateway.metrics, prediction_log=self.gateway.prediction_log,
+            model,
+            parse_feedback(document),
+            memory=self.gateway.memory,
+            metrics=self.gateway.metrics,
+            prediction_log=self.gateway.prediction_log,
         )
         status = 400 if result["errors"] and not result["joined"] else 200
         await _respond(send, status, orjson.dumps(result))

@@ -56,8 +56,13 @@ def record_feedback(
             metrics.feedback_dropped.labels(model, reason).inc()
             continue
         if prediction.output is None:
-            errors.append({"id": request_id, "error": f"the prediction has no output "
-                           f"'{prediction.correctness.output}' to judge"})
+            errors.append(
+                {
+                    "id": request_id,
+                    "error": f"the prediction has no output "
+                    f"'{prediction.correctness.output}' to judge",
+                }
+            )
             continue
         try:
             verdicts = judge(prediction.correctness, prediction.output, label)
@@ -70,7 +75,13 @@ def record_feedback(
         metrics.feedback_correct.labels(model, prediction.version).inc(sum(verdicts))
         if prediction_log is not None:
             correct: Any = verdicts if isinstance(label, list) else verdicts[0]
-            record = feedback_record(request_id=request_id, time=now, model=model,
-                                     version=prediction.version, label=label, correct=correct)
+            record = feedback_record(
+                request_id=request_id,
+                time=now,
+                model=model,
+                version=prediction.version,
+                label=label,
+                correct=correct,
+            )
             prediction_log.submit(lambda record=record: record)  # type: ignore[misc]
     return {"joined": joined, "dropped": dict(dropped), "errors": errors}

@@ -92,8 +92,13 @@ class Gateway:
                         f"generation {table.generation} is older than the applied "
                         f"{current.table.generation} for model '{table.model}'"
                     )
-                log.info("older routing table ignored", model=table.model, source=source,
-                         generation=table.generation, applied=current.table.generation)
+                log.info(
+                    "older routing table ignored",
+                    model=table.model,
+                    source=source,
+                    generation=table.generation,
+                    applied=current.table.generation,
+                )
                 return False
             if current is not None and current.table == table:
                 return True
@@ -105,9 +110,13 @@ class Gateway:
             for route in table.versions:
                 self.metrics.declare_version(table.model, route.version)
             self._retire()
-            log.info("routing table applied", model=table.model, generation=table.generation,
-                     source=source,
-                     weights={v.version: v.weight for v in table.versions})
+            log.info(
+                "routing table applied",
+                model=table.model,
+                generation=table.generation,
+                source=source,
+                weights={v.version: v.weight for v in table.versions},
+            )
             return True
 
     async def remove(self, model: str) -> bool:
@@ -176,12 +185,14 @@ class Gateway:
         try:
             outputs = await backend.infer(request)
         except GatewayError as exc:
-            self.metrics.observe_answer(model, version, "stable", exc.status,
-                                        time.perf_counter() - started)
+            self.metrics.observe_answer(
+                model, version, "stable", exc.status, time.perf_counter() - started
+            )
             raise
         except BackendFailure as exc:
-            self.metrics.observe_answer(model, version, "stable", 503,
-                                        time.perf_counter() - started)
+            self.metrics.observe_answer(
+                model, version, "stable", 503, time.perf_counter() - started
+            )
             raise Unavailable(f"version {version} of model '{model}' cannot answer: {exc}") from exc
         self.metrics.observe_answer(model, version, "stable", 200, time.perf_counter() - started)
         return Answer(version, "stable", outputs)
@@ -207,8 +218,9 @@ class Gateway:
                 async with asyncio.timeout(timeout):
                     outputs = await backend.infer(request)
             except GatewayError as exc:
-                self.metrics.observe_answer(model, version, route, exc.status,
-                                            time.perf_counter() - started)
+                self.metrics.observe_answer(
+                    model, version, route, exc.status, time.perf_counter() - started
+                )
                 raise
             except TimeoutError:
                 failures.append((version, "timeout", f"no answer within {timeout}s"))
@@ -222,13 +234,20 @@ class Gateway:
                 continue
             for failed, reason, message in failures:
                 self.metrics.fallbacks.labels(model, failed, reason).inc()
-                log.debug("fallback", model=model, failed=failed, reason=reason, answered=version,
-                          error=message)
+                log.debug(
+                    "fallback",
+                    model=model,
+                    failed=failed,
+                    reason=reason,
+                    answered=version,
+                    error=message,
+                )
             self.metrics.observe_answer(model, version, route, 200, time.perf_counter() - started)
             return Answer(version, route, outputs)
         first = order[0]
-        self.metrics.observe_answer(model, first, applied.routes[first], 503,
-                                    time.perf_counter() - started)
+        self.metrics.observe_answer(
+            model, first, applied.routes[first], 503, time.perf_counter() - started
+        )
         summary = "; ".join(f"version {v}: {reason} ({message})" for v, reason, message in failures)
         raise Unavailable(f"no version of model '{model}' could answer: {summary}")
 
@@ -238,15 +257,26 @@ class Gateway:
         now = time.time()
         self.memory.remember(
             request.request_id,
-            Prediction(model, answer.version, answer.route, answer.outputs.get(correctness.output),
-                       correctness, time.monotonic()),
+            Prediction(
+                model,
+                answer.version,
+                answer.route,
+                answer.outputs.get(correctness.output),
+                correctness,
+                time.monotonic(),
+            ),
         )
         if self.prediction_log is not None:
             inputs, outputs = request.inputs, answer.outputs
             self.prediction_log.submit(
                 lambda: prediction_record(
-                    request_id=request.request_id, time=now, model=model, version=answer.version,
-                    route=answer.route, inputs=inputs, outputs=outputs,
+                    request_id=request.request_id,
+                    time=now,
+                    model=model,
+                    version=answer.version,
+                    route=answer.route,
+                    inputs=inputs,
+                    outputs=outputs,
                 )
             )
 

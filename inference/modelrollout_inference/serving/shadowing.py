@@ -62,8 +62,9 @@ class Shadower:
         except Exception as exc:  # any failure of the shadow is only counted
             log.debug("shadow failed", model=model, version=version, error=str(exc))
             self._metrics.shadow.labels(model, version, "error").inc()
-            self._metrics.observe_answer(model, version, "shadow", 503,
-                                         time.perf_counter() - started)
+            self._metrics.observe_answer(
+                model, version, "shadow", 503, time.perf_counter() - started
+            )
             return
         self._metrics.observe_answer(model, version, "shadow", 200, time.perf_counter() - started)
         outcome = "agree" if _agree(applied, answer, mirrored) else "disagree"

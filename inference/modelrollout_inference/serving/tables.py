@@ -30,12 +30,9 @@ class AppliedTable:
         return cls(
             table=table,
             backends=backends,
-            slots=tuple(
-                Slot(v.version, v.weight, v.role == "baseline") for v in table.versions
-            ),
+            slots=tuple(Slot(v.version, v.weight, v.role == "baseline") for v in table.versions),
             routes={
-                v.version: "stable" if v.role == "baseline" else "candidate"
-                for v in table.versions
+                v.version: "stable" if v.role == "baseline" else "candidate" for v in table.versions
             },
             baseline=table.baseline.version,
             source=source,
@@ -51,7 +48,9 @@ class AppliedTable:
 
     def weights(self) -> list[tuple[str, str, float]]:
         """(version, route, weight) for the traffic-weight gauge; the shadow share as `shadow`."""
-        weights = [(v.version, self.routes[v.version], float(v.weight)) for v in self.table.versions]
+        weights = [
+            (v.version, self.routes[v.version], float(v.weight)) for v in self.table.versions
+        ]
         shadow = self.table.shadow
         if shadow is not None:
             weights.append((shadow.version, "shadow", float(shadow.percent)))

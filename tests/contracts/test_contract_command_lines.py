@@ -1,0 +1,86 @@
+"""Contract 3: the command lines the operator writes into Pods are ones the trainer and the
+gateway accept, and the trainer's result is one the operator reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelrollout_inference import cli as gateway_cli
+from modelrollout_operator.api.v1alpha1 import ModelVersion, Runtime
+from modelrollout_operator.k8s.manifests import serving_deployment, training_job
+from modelrollout_operator.k8s.training import parse_trainer_result
+from modelrollout_trainer import cli as trainer_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA = "0" * 64
+
+
+def _modelversions(*, trained: bool = False) -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted((ROOT / "examples").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            is_version = isinstance(doc, dict) and doc.get("kind") == "ModelVersion"
+            if is_version and (not trained or "training" in doc["spec"]):
+                docs.append(doc)
+    assert docs, "examples/ holds no ModelVersion"
+    return docs
+
+
+def _owner(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "metadata": {**doc["metadata"], "uid": "u-1", "namespace": "models"}}
+
+
+@pytest.mark.parametrize("doc", _modelversions(trained=True), ids=lambda d: d["metadata"]["name"])
+def test_training_job_args_parse_with_the_trainer(doc: dict[str, Any]) -> None:
+    mv = ModelVersion.model_validate(doc)
+    job = training_job(_owner(doc), mv.spec)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["modelrollout-trainer"]
+    args = trainer_cli.build_parser().parse_args(container["args"])
+    assert args.command == "train"
+    assert args.model == mv.spec.model and int(args.version) == mv.spec.version
+
+
+@pytest.mark.parametrize("doc", _modelversions(), ids=lambda d: d["metadata"]["name"])
+def test_onnxruntime_server_args_parse_with_the_gateway(doc: dict[str, Any]) -> None:
+    mv = ModelVersion.model_validate(doc)
+    spec = mv.spec.model_copy(
+        update={
+            "serving": mv.spec.serving.model_copy(
+                update={"runtime": Runtime.ONNXRUNTIME, "gpus": 0}
+            )
+        }
+    )
+    deployment = serving_deployment(
+        _owner(doc), spec, "s3://models/repo/m/1/model.onnx", SHA,
+        triton_image="triton:x", gateway_image="gateway:x",
+    )  # fmt: skip
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["modelrollout-gateway"]
+    gateway_cli._parser().parse_args(container["args"])
+
+
+@pytest.mark.slow
+def test_trainer_result_is_read_by_the_operator(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    assert trainer_cli.main(["synth", "--rows", "3000", "--output", str(data), "--seed", "1"]) == 0
+    termination = tmp_path / "termination-log"
+    termination.touch()  # the kubelet creates it; the trainer writes only where it exists
+    rc = trainer_cli.main([
+        "train", "--dataset", str(data), "--model", "scorer", "--version", "3",
+        "--output", str(tmp_path / "repo"), "--epochs", "3", "--min-accuracy", "0.99",
+        "--termination-log", str(termination), "--quiet",
+    ])  # fmt: skip
+    assert rc == 3, "a 3-epoch model on 3k rows cannot reach 0.99: the gate must fail"
+    result = parse_trainer_result(termination.read_text())
+    assert not result.gate_passed and result.gate_reasons
+    assert Path(result.artifact_uri).is_file()
+    assert (
+        result.metrics["test"]["accuracy"]
+        == json.loads(termination.read_text())["metrics"]["test"]["accuracy"]
+    )
