@@ -23,10 +23,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 echo "==> installing the project and its dev tools into .venv"
-.venv/bin/python -m pip install -q --upgrade pip
+# This machine's pip config names local package folders that may not exist: drop the noise.
+quiet_pip() { .venv/bin/python -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }; }
+quiet_pip install -q --upgrade pip
 # torch first and pinned: it is the local CPU wheel; nothing may pull a CUDA build.
-.venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[dev]"
+quiet_pip install -q torch==2.13.0
+quiet_pip install -q -e ".[dev]"
 
 if [ -f tools/fetch_k8s_tools.sh ]; then
   echo "==> installing helm and kubectl into .tools/bin"
