@@ -165,7 +165,7 @@ def _median(values: IntArray) -> str:
 
 def row(name: str, method: str, o: Outcome, labels: int) -> str:
     rb, pr = o.at[o.rollback], o.at[o.promote]
-    undecided = 1.0 - o.rollback.mean() - o.promote.mean()
+    undecided = max(0.0, 1.0 - o.rollback.mean() - o.promote.mean())
     return (
         f"{name:<22} {method:<24} {o.rollback.mean():>8.2%} {o.promote.mean():>8.2%} "
         f"{undecided:>9.2%} {_median(rb):>7} {_median(rb * labels):>9} "
@@ -244,10 +244,15 @@ def main() -> None:
     seq, nv = "sequential CS, limit 1", "naive window, limit 2"
     print("rb@int / rb@n: median intervals / candidate samples to roll back (rolled-back runs);")
     print("pr@int / pr@n: the same to promote.\n")
+    seq_aa, naive_aa = summary[(aa, seq)].rollback.mean(), summary[(aa, nv)].rollback.mean()
+    ratio = (
+        f"{naive_aa / seq_aa:.0f}x the sequential rate"
+        if seq_aa > 0
+        else f"sequential: none in {setup.runs} runs"
+    )
     print(
-        f"A/A false-rollback rate: sequential {summary[(aa, seq)].rollback.mean():.2%} "
-        f"(target <= alpha {setup.alpha:.0%}), naive {summary[(aa, nv)].rollback.mean():.2%} "
-        f"({summary[(aa, nv)].rollback.mean() / max(summary[(aa, seq)].rollback.mean(), 1 / setup.runs):.0f}x)"
+        f"A/A false-rollback rate: sequential {seq_aa:.2%} (target <= alpha {setup.alpha:.0%}), "
+        f"naive {naive_aa:.2%} ({ratio})"
     )
     print(
         f"false-promotion rate, candidate worse by the margin or more: sequential "
