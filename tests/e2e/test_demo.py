@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from modelrollout_operator.local.servers import find_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROLLOUT = Path(sys.executable).parent / "modelrollout"  # the console script
@@ -67,7 +68,8 @@ def test_demo_rolls_back_the_bad_candidate_and_promotes_the_good_one(tmp_path: P
     assert good["finalWeights"] == {"1": 0, "2": 100}
 
     assert summary["ok"] is True and proc.returncode == 0, output[-4000:]
-    expected_source = "prometheus" if shutil.which("prometheus") else "gateway-counters"
+    # a real Prometheus whenever one is installed (MODELROLLOUT_DEMO_PROMETHEUS=off opts out)
+    expected_source = "prometheus" if find_prometheus() else "gateway-counters"
     assert summary["metricsSource"] == expected_source
     assert f"metrics: {'a real Prometheus' if expected_source == 'prometheus' else 'no'}" in output
     assert summary["timeline"] == str(timeline)

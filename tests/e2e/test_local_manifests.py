@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelrollout_operator.api.v1alpha1 import ExperimentSpec, parse_duration
-from modelrollout_operator.local.demo import SCENARIOS
 from modelrollout_operator.local.manifests import (
     ManifestError,
     load_manifests,
@@ -20,6 +19,7 @@ from modelrollout_operator.local.manifests import (
     trainer_argv,
 )
 from modelrollout_operator.local.recipes import RecipeError, recipe_for
+from modelrollout_operator.local.scenarios import SCENARIOS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "demo"
 

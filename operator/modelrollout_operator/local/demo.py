@@ -9,7 +9,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -17,15 +16,13 @@ import structlog
 
 from ..api.v1alpha1 import Experiment, ModelVersion
 from ..metrics import MetricsProvider, PrometheusProvider
-from ..rollout import EmitEvent, SetTraffic
-from ..routing import VersionRef
 from .counters import GatewayCountersProvider
-from .driving import Driver, Outcome
-from .loading import LoadGenerator, LoadProfile, TrafficSample, read_sample
+from .loading import LoadProfile, read_sample
 from .manifests import Manifests, load_manifests, shorten
 from .plotting import draw_timeline
-from .preparing import Prepared, prepare
-from .printing import progress_line, summary_table
+from .preparing import prepare
+from .printing import summary_table
+from .scenarios import SCENARIOS, ScenarioRunner
 from .servers import find_prometheus, start_gateway, start_prometheus
 from .summary import DemoSummary, ScenarioResult
 from .supervising import Supervisor
@@ -33,19 +30,6 @@ from .timeline import Tick
 from .traffic import AdminRouter
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    experiment: str
-    expected: str  # the phase it must end in
-
-
-SCENARIOS = (
-    Scenario("1: bad candidate", "scorer-v3-canary", "RolledBack"),
-    Scenario("2: good candidate", "scorer-v2-canary", "Succeeded"),
-)
 
 
 @dataclass(frozen=True)
@@ -149,20 +133,18 @@ def _run(
             source = "gateway-counters"
             say("metrics: no `prometheus` on PATH, reading the gateway's own /metrics counters")
         timings["startSeconds"] = time.monotonic() - started - timings["prepareSeconds"]
-        results, ticks = asyncio.run(
-            _scenarios(
-                options,
-                experiments,
-                manifests,
-                prepared,
-                gateway.url,
-                gateway.admin_token,
-                provider,
-                started,
-                supervisor,
-                say,
-            )
+        runner = ScenarioRunner(
+            manifests=manifests,
+            sample=read_sample(prepared.traffic),
+            gateway_url=gateway.url,
+            provider=provider,
+            router=AdminRouter(gateway.url, admin_token=gateway.admin_token),
+            load=LoadProfile(rate=options.rate, feedback_delay=options.feedback_delay),
+            deadline=options.deadline,
+            clock_zero=started,
+            say=say,
         )
+        results, ticks = asyncio.run(_scenarios(runner, experiments, supervisor))
     timeline = options.timeline or workdir / "demo-timeline.png"
     if ticks:
         draw_timeline(ticks, timeline, "modelrollout demo: weight and accuracy per version")
@@ -188,144 +170,19 @@ def _run(
 
 
 async def _scenarios(
-    options: DemoOptions,
-    experiments: Sequence[Experiment],
-    manifests: Manifests,
-    prepared: Prepared,
-    gateway_url: str,
-    admin_token: str,
-    provider: MetricsProvider,
-    started: float,
-    supervisor: Supervisor,
-    say: Callable[[str], None],
+    runner: ScenarioRunner, experiments: Sequence[Experiment], supervisor: Supervisor
 ) -> tuple[list[ScenarioResult], list[Tick]]:
-    sample = read_sample(prepared.traffic)
-    router = AdminRouter(gateway_url, admin_token=admin_token)
     results: list[ScenarioResult] = []
     ticks: list[Tick] = []
     try:
         for scenario, experiment in zip(SCENARIOS, experiments, strict=True):
             supervisor.check_alive()
-            result, outcome = await _scenario(
-                scenario,
-                experiment,
-                manifests,
-                sample,
-                gateway_url,
-                provider,
-                router,
-                options,
-                started,
-                say,
-            )
+            result, outcome = await runner.run(scenario, experiment)
             results.append(result)
             ticks.extend(outcome.ticks)
     finally:
-        await router.close()
-        close = getattr(provider, "close", None)
-        if close is not None:
-            await close()
+        await runner.close()
     return results, ticks
-
-
-def _ref(manifests: Manifests, name: str) -> VersionRef:
-    # Trained into the repository the gateway serves: embedded ONNX Runtime, Ready.
-    return VersionRef(name=name, version=str(manifests.version(name).spec.version), ready=True)
-
-
-async def _scenario(
-    scenario: Scenario,
-    experiment: Experiment,
-    manifests: Manifests,
-    sample: TrafficSample,
-    gateway_url: str,
-    provider: MetricsProvider,
-    router: AdminRouter,
-    options: DemoOptions,
-    started: float,
-    say: Callable[[str], None],
-) -> tuple[ScenarioResult, Outcome]:
-    spec = experiment.spec
-    baseline, candidate = _ref(manifests, spec.baseline), _ref(manifests, spec.candidate)
-    name = str(experiment.metadata.get("name"))
-    say("")
-    say(
-        f"== scenario {scenario.name}: {name}, v{baseline.version} -> v{candidate.version} "
-        f"(expected: {scenario.expected})"
-    )
-    # Today's state: the baseline answers everything before the experiment starts.
-    await router.apply(
-        {"metadata": {"name": name}}, spec, SetTraffic(candidate_weight=0), baseline, candidate
-    )
-    load = LoadGenerator(
-        gateway_url,
-        spec.model,
-        sample,
-        LoadProfile(rate=options.rate, feedback_delay=options.feedback_delay),
-        sticky_header=spec.routing.sticky_by or "x-user-id",
-        seed=hash(name) & 0xFFFF,
-    )
-    if isinstance(provider, GatewayCountersProvider):
-        await provider.sample(datetime.now(UTC))
-    begun = time.monotonic()
-    await load.start()
-
-    def on_event(event: EmitEvent) -> None:
-        mark = "!" if event.type == "Warning" else "*"
-        say(f"  {mark} {event.reason}: {event.message}")
-
-    driver = Driver(
-        experiment,
-        baseline,
-        candidate,
-        provider,
-        router,
-        clock_zero=started,
-        on_tick=lambda tick: say(progress_line(tick)),
-        on_event=on_event,
-    )
-    try:
-        outcome = await driver.run(options.deadline)
-    finally:
-        stats = await load.stop()
-    seconds = time.monotonic() - begun
-    final_weights = await router.weights(spec.model, (baseline.version, candidate.version))
-    last = _last_figures(outcome.ticks)
-    actual = outcome.status.phase.value + (" (deadline)" if outcome.timed_out else "")
-    result = ScenarioResult(
-        name=scenario.name,
-        experiment=name,
-        baseline=baseline.version,
-        candidate=candidate.version,
-        expected=scenario.expected,
-        actual=actual,
-        steps_walked=_distinct(outcome.weights_applied),
-        total_steps=outcome.status.total_steps,
-        final_weights=final_weights,
-        accuracy={v: f[0] for v, f in last.items()},
-        samples={v: f[1] for v, f in last.items()},
-        seconds=seconds,
-        message=outcome.status.message,
-        answered=dict(stats.answered),
-    )
-    return result, outcome
-
-
-def _distinct(weights: Sequence[int]) -> list[int]:
-    out: list[int] = []
-    for w in weights:
-        if w > 0 and (not out or out[-1] != w):
-            out.append(w)
-    return out
-
-
-def _last_figures(ticks: Sequence[Tick]) -> dict[str, tuple[float | None, int]]:
-    out: dict[str, tuple[float | None, int]] = {}
-    for tick in ticks:
-        for version, figures in tick.figures.items():
-            if figures.accuracy is not None:
-                out[version] = (figures.accuracy, figures.samples)
-    return out
 
 
 def _fmt(value: float | None) -> str:

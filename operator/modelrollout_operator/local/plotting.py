@@ -79,14 +79,24 @@ def draw_timeline(ticks: Sequence[Tick], path: Path, title: str) -> Path:
                 axis.axvline(tick.at, color=color, linestyle="--", linewidth=1.2)
             top.annotate(
                 f"{word}\nv{tick.candidate}",
-                xy=(tick.at, 100),
-                xytext=(4, -4),
+                xy=(tick.at, 55),
+                xytext=(4, 0),
                 textcoords="offset points",
-                va="top",
+                va="center",
                 fontsize=9,
                 color=color,
                 fontweight="bold",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
             )
+    first = min(t.at for t in ticks)
+    for axis in (top, bottom):
+        # before the first pass: datasets drawn, versions trained, servers started
+        axis.axvspan(0, first, color="#999999", alpha=0.12, linewidth=0)
+        axis.set_xlim(left=0)
+    top.annotate(
+        "data, training,\nservers", xy=(first / 2, 50), ha="center", va="center",
+        fontsize=8, color="#555555",
+    )  # fmt: skip
     starts: dict[str, float] = {}
     for tick in ticks:
         starts.setdefault(tick.experiment, tick.at)
