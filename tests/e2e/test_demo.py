@@ -71,7 +71,8 @@ def test_demo_rolls_back_the_bad_candidate_and_promotes_the_good_one(tmp_path: P
     # a real Prometheus whenever one is installed (MODELROLLOUT_DEMO_PROMETHEUS=off opts out)
     expected_source = "prometheus" if find_prometheus() else "gateway-counters"
     assert summary["metricsSource"] == expected_source
-    assert f"metrics: {'a real Prometheus' if expected_source == 'prometheus' else 'no'}" in output
+    said = "a real Prometheus" if expected_source == "prometheus" else "the gateway's own"
+    assert f"metrics: {said}" in output
     assert summary["timeline"] == str(timeline)
     assert timeline.read_bytes()[:8] == PNG_MAGIC
     assert f"timeline plot: {timeline}" in output

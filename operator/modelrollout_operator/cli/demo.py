@@ -9,10 +9,13 @@ from pathlib import Path
 
 import structlog
 
-from ..local.demo import DemoOptions, run_demo
+from ..local.demo import DemoOptions, MissingRequirement, run_demo
+from ..local.loading import TrafficError
 from ..local.manifests import ManifestError
 from ..local.preparing import PreparationError
+from ..local.recipes import RecipeError
 from ..local.supervising import ProcessFailed
+from ..routing import RoutingError
 from .main import registry
 
 _SOURCE_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "demo"
@@ -100,7 +103,15 @@ def demo(args: argparse.Namespace) -> int:
     )
     try:
         return run_demo(options, say=lambda line: print(line, flush=True))
-    except (ManifestError, PreparationError, ProcessFailed) as error:
+    except (
+        ManifestError,
+        MissingRequirement,
+        PreparationError,
+        ProcessFailed,
+        RecipeError,
+        RoutingError,
+        TrafficError,
+    ) as error:
         print(f"modelrollout demo: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

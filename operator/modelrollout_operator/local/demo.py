@@ -9,10 +9,9 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from types import FrameType
-
-import structlog
 
 from ..api.v1alpha1 import Experiment, ModelVersion
 from ..metrics import MetricsProvider, PrometheusProvider
@@ -29,7 +28,26 @@ from .supervising import Supervisor
 from .timeline import Tick
 from .traffic import AdminRouter
 
-log = structlog.get_logger(__name__)
+#: What the demo runs besides this package, and the extra that installs it.
+REQUIREMENTS = {
+    "modelrollout_trainer": "the trainer (pip install 'model-rollout[trainer]')",
+    "modelrollout_inference": "the gateway (pip install 'model-rollout[inference]')",
+    "torch": "the trainer's PyTorch (pip install 'model-rollout[trainer]')",
+    "onnxruntime": "ONNX Runtime (pip install 'model-rollout[inference]')",
+    "uvicorn": "the gateway's server (pip install 'model-rollout[inference]')",
+    "matplotlib": "the timeline plot (pip install 'model-rollout[demo]')",
+}
+
+
+class MissingRequirement(RuntimeError):
+    """Something the demo starts is not installed."""
+
+
+def preflight() -> None:
+    """Fail before any work when a component is missing (looked up, not imported)."""
+    missing = [what for name, what in REQUIREMENTS.items() if find_spec(name) is None]
+    if missing:
+        raise MissingRequirement("missing: " + "; ".join(missing))
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,7 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
     """Run both scenarios; 0 only when each ends as it should."""
+    preflight()
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     started = time.monotonic()
     try:
@@ -121,7 +140,7 @@ def _run(
         say(f"gateway (embedded ONNX Runtime) on {gateway.url}")
         binary = find_prometheus() if options.metrics != "counters" else None
         if options.metrics == "prometheus" and binary is None:
-            raise RuntimeError("--metrics prometheus: no `prometheus` binary on PATH")
+            raise MissingRequirement("--metrics prometheus: no `prometheus` binary on PATH")
         provider: MetricsProvider
         if binary is not None:
             prometheus = start_prometheus(supervisor, binary, gateway.url, workdir)
@@ -131,7 +150,10 @@ def _run(
         else:
             provider = GatewayCountersProvider(gateway.url, experiments[0].spec.model)
             source = "gateway-counters"
-            say("metrics: no `prometheus` on PATH, reading the gateway's own /metrics counters")
+            why = (
+                "--metrics counters" if options.metrics == "counters" else "no `prometheus` on PATH"
+            )
+            say(f"metrics: the gateway's own /metrics counters ({why})")
         timings["startSeconds"] = time.monotonic() - started - timings["prepareSeconds"]
         runner = ScenarioRunner(
             manifests=manifests,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .timeline import Tick
 
+MIN_SAMPLES = 30  # fewer labels than this make a proportion noise, not a point worth drawing
 _COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#8c564b")
 _EVENT_STYLE = {"rollback": ("#d62728", "rolled back"), "promotion": ("#2ca02c", "promoted")}
 
@@ -26,7 +27,7 @@ def _series(
             wt.append(tick.at)
             wv.append(weights[version])
         figures = tick.figures.get(version)
-        if figures is not None and figures.accuracy is not None:
+        if figures is not None and figures.accuracy is not None and figures.samples >= MIN_SAMPLES:
             at.append(tick.at)
             av.append(figures.accuracy)
     return wt, wv, at, av
@@ -92,7 +93,7 @@ def draw_timeline(ticks: Sequence[Tick], path: Path, title: str) -> Path:
     for axis in (top, bottom):
         # before the first pass: datasets drawn, versions trained, servers started
         axis.axvspan(0, first, color="#999999", alpha=0.12, linewidth=0)
-        axis.set_xlim(left=0)
+        axis.set_xlim(0, max(t.at for t in ticks) * 1.08)  # room for the last event's label
     top.annotate(
         "data, training,\nservers", xy=(first / 2, 50), ha="center", va="center",
         fontsize=8, color="#555555",
@@ -108,7 +109,7 @@ def draw_timeline(ticks: Sequence[Tick], path: Path, title: str) -> Path:
     top.set_ylim(-5, 112)
     top.grid(alpha=0.3)
     top.legend(loc="center left", fontsize=9)
-    bottom.set_ylabel("accuracy (labelled feedback)")
+    bottom.set_ylabel(f"accuracy (labelled feedback,\n>= {MIN_SAMPLES} labels)")
     bottom.set_xlabel("seconds since the demo started")
     bottom.grid(alpha=0.3)
     bottom.legend(loc="lower left", fontsize=9)
