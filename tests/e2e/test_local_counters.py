@@ -70,8 +70,10 @@ def test_history_picks_the_latest_snapshot_not_after_the_time() -> None:
     assert history.at_or_before(T0 + timedelta(seconds=25)) is snaps[2]
     assert history.at_or_before(T0 + timedelta(seconds=20)) is snaps[2]
     assert history.at_or_before(T0 - timedelta(seconds=5)) is snaps[0]  # the earliest stands in
-    with pytest.raises(ValueError, match="older"):
-        history.add(T0, _snap())
+    late = _snap(requests=99)
+    history.add(T0, late)  # a clock stepped back: stored as of the last time, order kept
+    assert history.at_or_before(T0 + timedelta(seconds=40)) is late
+    assert history.at_or_before(T0 + timedelta(seconds=35)) is snaps[3]
 
 
 def test_history_keeps_a_bounded_number_of_snapshots() -> None:

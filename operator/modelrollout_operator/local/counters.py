@@ -53,7 +53,7 @@ class SnapshotHistory:
 
     def add(self, at: datetime, snapshot: Snapshot) -> None:
         if self._times and at < self._times[-1]:
-            raise ValueError(f"snapshot at {at} is older than the last one at {self._times[-1]}")
+            at = self._times[-1]  # the wall clock stepped back: keep the history ordered
         self._times.append(at)
         self._snapshots.append(snapshot)
         if len(self._times) > self.keep:

@@ -64,6 +64,8 @@ def read_sample(path: Path, label_column: str = "label") -> TrafficSample:
             raise TrafficError(f"{path} has no {label_column!r} column (columns: {header[:5]}...)")
         label_at = header.index(label_column)
         rows = [row for row in reader if row]
+    if not rows:
+        raise TrafficError(f"{path} has a header but no rows")
     try:
         table = np.asarray(rows, dtype=np.float64)
     except ValueError as error:
