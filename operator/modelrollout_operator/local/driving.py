@@ -8,6 +8,7 @@ router PUTs to the local gateway.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,6 +135,9 @@ class Driver:
                 candidate=self.candidate.version,
                 analysed=plan is not None,
             )
+            if plan is None and outcome.ticks:
+                # no analysis this pass: the last numbers still stand
+                tick = dataclasses.replace(tick, figures=outcome.ticks[-1].figures)
             outcome.ticks.append(tick)
             self.on_tick(tick)
             if decision.status.phase in TERMINAL_PHASES:

@@ -93,7 +93,7 @@ def draw_timeline(ticks: Sequence[Tick], path: Path, title: str) -> Path:
     for axis in (top, bottom):
         # before the first pass: datasets drawn, versions trained, servers started
         axis.axvspan(0, first, color="#999999", alpha=0.12, linewidth=0)
-        axis.set_xlim(0, max(t.at for t in ticks) * 1.08)  # room for the last event's label
+        axis.set_xlim(0, max(t.at for t in ticks) * 1.12)  # room for the last event's label
     top.annotate(
         "data, training,\nservers", xy=(first / 2, 50), ha="center", va="center",
         fontsize=8, color="#555555",

@@ -36,9 +36,14 @@ def progress_line(tick: Tick) -> str:
         f" | p99 v{tick.baseline} {_latency(base.p99)} v{tick.candidate} {_latency(cand.p99)}"
         f" | verdict {verdict} | {tick.phase}"
     )
-    if tick.event is not None and tick.message:
-        line += f": {tick.message}"
     return line
+
+
+def worth_printing(previous: Tick | None, tick: Tick) -> bool:
+    """A line when an analysis ran or the rollout moved; passes that only waited stay quiet."""
+    if previous is None or tick.verdict is not None or tick.event is not None:
+        return True
+    return (previous.phase, previous.step, previous.weight) != (tick.phase, tick.step, tick.weight)
 
 
 def summary_table(results: Sequence[ScenarioResult]) -> str:

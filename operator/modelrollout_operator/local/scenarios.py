@@ -16,7 +16,7 @@ from .counters import GatewayCountersProvider
 from .driving import Driver, Outcome
 from .loading import LoadGenerator, LoadProfile, TrafficSample
 from .manifests import Manifests
-from .printing import progress_line
+from .printing import progress_line, worth_printing
 from .summary import ScenarioResult
 from .timeline import Tick
 from .traffic import AdminRouter
@@ -64,6 +64,16 @@ class ScenarioRunner:
         mark = "!" if event.type == "Warning" else "*"
         self.say(f"  {mark} {event.reason}: {event.message}")
 
+    def _printer(self) -> Callable[[Tick], None]:
+        previous: list[Tick] = []
+
+        def show(tick: Tick) -> None:
+            if worth_printing(previous[-1] if previous else None, tick):
+                self.say(progress_line(tick))
+            previous[:] = [tick]
+
+        return show
+
     async def run(
         self, scenario: Scenario, experiment: Experiment
     ) -> tuple[ScenarioResult, Outcome]:
@@ -98,7 +108,7 @@ class ScenarioRunner:
             self.provider,
             self.router,
             clock_zero=self.clock_zero,
-            on_tick=lambda tick: self.say(progress_line(tick)),
+            on_tick=self._printer(),
             on_event=self._on_event,
         )
         try:
