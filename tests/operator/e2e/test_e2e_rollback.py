@@ -50,18 +50,20 @@ async def test_accuracy_drop_mid_rollout_rolls_back_in_one_action(
         accuracy["now"] = 0.5  # the candidate breaks
         onset = time.monotonic()
 
-        async def weights_seen() -> int:
-            return await _weight(kube, "drop")
-
         async def rolled_back() -> dict[str, Any] | None:
             st = await status_of(kube, "drop")
             return st if st.get("phase") in ("RolledBack", "Succeeded") else None
 
         st = await wait_until(rolled_back, 60, "the rollback", op)
+        assert st["phase"] == "RolledBack", st
+        assert st["weight"] == 0
+
+        # The pass writes status first, then the routing table, in the same pass.
+        async def candidate_at_zero() -> bool:
+            return await _weight(kube, "drop") == 0
+
+        await wait_until(candidate_at_zero, 5, "the routing table at weight 0", op)
         to_zero = time.monotonic() - onset
-    assert st["phase"] == "RolledBack", st
-    assert st["weight"] == 0
-    assert await _weight(kube, "drop") == 0
     failed = [r for r in st["analysis"] if r["verdict"] == "fail"]
     assert failed and any(m["metric"] == "accuracy" for m in failed[-1]["results"])
     warnings = [e for e in events_for(cluster, "drop") if e["type"] == "Warning"]
