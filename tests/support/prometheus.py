@@ -65,8 +65,8 @@ class GatewayMetrics:
 
     def touch(self, version: str, route: str) -> None:
         """Create a version's series at zero, so increase() sees its first events."""
+        # Only successes: like the real gateway, a 5xx series exists once an error happened.
         self.requests.labels(self.model, version, route, "200")
-        self.requests.labels(self.model, version, route, "500")
         self.duration.labels(self.model, version, route)
         self.feedback.labels(self.model, version)
         self.correct.labels(self.model, version)

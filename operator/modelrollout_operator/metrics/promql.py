@@ -70,8 +70,10 @@ def error_rate_queries(model: str, version: str, window: str) -> Queries:
     sel = _sel(model, version)
     errors = _sel(model, version, ',code=~"5.."')
     return Queries(
+        # A version that never failed has no 5xx series at all: that is 0 errors, not no
+        # data. The denominator stays strict, so no requests at all is still no data.
         value=(
-            f"sum(rate(modelrollout_requests_total{errors}[{rng}]))"
+            f"(sum(rate(modelrollout_requests_total{errors}[{rng}])) or vector(0))"
             f" / sum(rate(modelrollout_requests_total{sel}[{rng}]))"
         ),
         samples=f"sum(increase(modelrollout_requests_total{sel}[{rng}]))",

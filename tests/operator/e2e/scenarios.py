@@ -56,6 +56,9 @@ def experiment(name: str, *, steps: list[int], no_data: str = "hold", **analysis
                      "minSamples": 100},
                     {"name": "p99", "kind": "latency", "quantile": 0.99, "max": 0.25,
                      "window": "5s", "minSamples": 20},
+                    # No 5xx ever happens here, as with a healthy gateway: 0 errors, not no data.
+                    {"name": "errors", "kind": "errorRate", "max": 0.05,
+                     "window": "5s", "minSamples": 20},
                 ],
                 **analysis,
             },
