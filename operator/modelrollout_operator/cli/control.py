@@ -34,10 +34,16 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", default=None, help="namespace (default: default)")
 
 
-def control_patch(verb: str) -> dict[str, Any]:
-    """The merge patch that expresses `verb` on an Experiment."""
+def control_patch(verb: str, current_step: int | None = None) -> dict[str, Any]:
+    """The merge patch that expresses `verb` on an Experiment.
+
+    `approve` names the step it approves, so an approval that arrives late never opens the
+    gate of a later step.
+    """
     if verb in ("pause", "resume"):
         return {"spec": {"paused": verb == "pause"}}
+    if verb == "approve" and current_step:
+        return {"metadata": {"annotations": {ANNOTATIONS[verb]: str(current_step)}}}
     if verb in ANNOTATIONS:
         return {"metadata": {"annotations": {ANNOTATIONS[verb]: "true"}}}
     raise ValueError(f"unknown control verb {verb!r}; use {', '.join(HELP)}")
@@ -46,10 +52,12 @@ def control_patch(verb: str) -> dict[str, Any]:
 async def _apply(verb: str, name: str, namespace: str, settings: OperatorSettings) -> int:
     client = KubeClient(Connection.discover(settings.kube_server))
     try:
-        if await client.get(EXPERIMENTS, namespace, name) is None:
+        experiment = await client.get(EXPERIMENTS, namespace, name)
+        if experiment is None:
             print(f"modelrollout {verb}: Experiment {namespace}/{name} not found", file=sys.stderr)
             return 1
-        await client.patch(EXPERIMENTS, namespace, name, control_patch(verb))
+        step = (experiment.get("status") or {}).get("currentStep")
+        await client.patch(EXPERIMENTS, namespace, name, control_patch(verb, step))
     except KubeError as exc:
         print(f"modelrollout {verb}: {exc}", file=sys.stderr)
         return 1

@@ -18,10 +18,18 @@ def _set(annotations: Mapping[str, Any], key: str) -> bool:
     return value is not None and str(value).strip().lower() not in ("", "false", "0", "no")
 
 
+def _step(annotations: Mapping[str, Any], key: str) -> int | None:
+    """`modelrollout.dev/approve: "2"` approves step 2 only (safe to deliver twice)."""
+    value = str(annotations.get(key, "")).strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def read_intent(paused: bool, annotations: Mapping[str, Any]) -> UserIntent:
+    approve_step = _step(annotations, APPROVE)
     return UserIntent(
         paused=paused,
-        approve=_set(annotations, APPROVE),
+        approve=approve_step is None and _set(annotations, APPROVE),
+        approve_step=approve_step,
         promote=_set(annotations, PROMOTE),
         abort=_set(annotations, ABORT),
     )

@@ -26,6 +26,15 @@ def test_cli_verbs_patch_what_the_operator_reads() -> None:
     assert read_intent(False, ann).promote
 
 
+def test_cli_approval_names_the_step_it_approves() -> None:
+    ann = control_patch("approve", current_step=2)["metadata"]["annotations"]
+    intent = read_intent(False, ann)
+    assert intent.approve_step == 2 and not intent.approve
+    # without a known step (not started yet) it is a bare, one-shot approval
+    bare = read_intent(False, control_patch("approve")["metadata"]["annotations"])
+    assert bare.approve and bare.approve_step is None
+
+
 def test_operator_flags() -> None:
     import argparse
 
