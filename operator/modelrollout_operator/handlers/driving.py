@@ -3,8 +3,9 @@
 The engine decides; this module only gathers facts and applies the decision, in an order
 that makes a crash at any point safe: status first, then traffic, then events and counters.
 The status is the record: a process that dies after writing it re-applies the traffic it
-calls for (`desired_traffic`) on its first pass, and routers are idempotent. Writing traffic
-first would let a restart undo a rollback's weight 0 from a stale status.
+calls for (`desired_traffic`) on its first pass, before deciding anything, and bakes the
+current step again in full; routers are idempotent. Writing traffic first would let a
+restart undo a rollback's weight 0 from a stale status.
 """
 
 from __future__ import annotations
@@ -161,6 +162,20 @@ async def experiment_pass(
             return None
 
         now = datetime.now(UTC)
+        if state.resync and status.started_at is not None:
+            # First pass of this process, or after a failed write: routing may lag the status
+            # (a crash between the two writes). Make it match before deciding anything, and
+            # bake the current step again in full: nobody can tell how long its weight was
+            # really live, and a step whose weight users never saw must not count as baked.
+            traffic = desired_traffic(spec, status)
+            state.resync = not await _route(services, body, spec, traffic, baseline, candidate)
+            if not state.resync and status.phase == ExperimentPhase.PROGRESSING:
+                rebake = status.model_copy(update={"step_started_at": now}).to_wire()
+                await kube.patch(
+                    EXPERIMENTS, namespace, name,
+                    {"status": {"stepStartedAt": rebake["stepStartedAt"]}}, subresource="status",
+                )  # fmt: skip
+            return services.settings.min_analysis_interval
         plan = plan_observation(spec, status, world, now)
         observations = []
         if plan is not None:
@@ -177,11 +192,7 @@ async def experiment_pass(
         if done:
             await kube.patch(EXPERIMENTS, namespace, name, {"metadata": {"annotations": done}})
 
-        traffic = [a for a in decision.actions if isinstance(a, SetTraffic)]
-        if state.resync and not traffic and new.started_at is not None:
-            # First pass of this process, or a failed write: make routing match the status.
-            traffic = [desired_traffic(spec, new)]
-        for move in traffic:
+        for move in (a for a in decision.actions if isinstance(a, SetTraffic)):
             state.resync = not await _route(services, body, spec, move, baseline, candidate)
 
         for event in decision.actions:
