@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from modelrollout_operator.analysis import Measurement, MetricObservation, evaluate
+from modelrollout_operator.analysis.differences import excludes
 from modelrollout_operator.analysis.sequences import difference_cs
 from modelrollout_operator.api.v1alpha1 import MetricCheck, Verdict
 
@@ -95,20 +97,52 @@ def simulate(setup: Setup, delta: float, rng: np.random.Generator) -> tuple[IntA
     return cand, base
 
 
-def sequential(
-    setup: Setup, cand: IntArray, base: IntArray, failure_limit: int
-) -> tuple[Outcome, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+#: A rule's view of one look: does the CS lie wholly below -margin, wholly above it?
+Sides = tuple[BoolArray, BoolArray]
+Rule = Callable[[IntArray, IntArray, IntArray, IntArray, float, float], Sides]
+
+
+def new_cs(
+    cs: IntArray, cn: IntArray, bs: IntArray, bn: IntArray, alpha: float, margin: float
+) -> Sides:
+    """The engine's default: the asymptotic CS of the difference, tested at -margin."""
+    out = excludes(cs, cn, bs, bn, -margin, alpha, margin)
+    estimate = cs / cn - bs / bn
+    return out & (estimate < -margin), out & (estimate > -margin)
+
+
+def old_cs(
+    cs: IntArray, cn: IntArray, bs: IntArray, bn: IntArray, alpha: float, margin: float
+) -> Sides:
+    """The previous default: exact per-version CS at alpha/2 each, widths added."""
+    lower, upper = difference_cs(cs, cn, bs, bn, alpha)
+    return upper < -margin, lower > -margin
+
+
+RULES: dict[str, Rule] = {"new CS": new_cs, "old CS": old_cs}
+
+
+def cumulative(setup: Setup, cand: IntArray, base: IntArray) -> tuple[IntArray, ...]:
     looks = np.arange(1, setup.horizon + 1)
     cs, bs = np.cumsum(cand, axis=1), np.cumsum(base, axis=1)
     cn = np.broadcast_to(looks * setup.labels, cs.shape)
     bn = np.broadcast_to(looks * setup.baseline_labels, bs.shape)
-    lower, upper = difference_cs(cs, cn, bs, bn, setup.alpha)
+    return cs, cn, bs, bn
+
+
+def sequential(
+    setup: Setup, cand: IntArray, base: IntArray, rule: Rule, failure_limits: tuple[int, ...]
+) -> tuple[list[Outcome], BoolArray, BoolArray]:
+    cs, cn, bs, bn = cumulative(setup, cand, base)
+    below, above = rule(cs, cn, bs, bn, setup.alpha, setup.margin)
     enough = (cn >= setup.min_samples) & (bn >= setup.min_samples)
-    fails = enough & (upper < -setup.margin)
-    passes = enough & (lower > -setup.margin)
+    fails, passes = enough & below, enough & above
     # failureLimit counts failed analyses (not necessarily consecutive), as the engine does.
-    fail_at = first_true(np.cumsum(fails, axis=1) >= failure_limit)
-    return decide(fail_at, first_true(passes)), lower, upper
+    outcomes = [
+        decide(first_true(np.cumsum(fails, axis=1) >= limit), first_true(passes))
+        for limit in failure_limits
+    ]
+    return outcomes, fails, passes
 
 
 def naive(setup: Setup, cand: IntArray, base: IntArray, failure_limit: int) -> Outcome:
@@ -124,8 +158,8 @@ def cross_check(
     setup: Setup,
     cand: IntArray,
     base: IntArray,
-    lower: npt.NDArray[np.float64],
-    upper: npt.NDArray[np.float64],
+    fails: BoolArray,
+    passes: BoolArray,
     runs: int,
 ) -> int:
     """The vectorised verdicts agree with `evaluate()` on the first `runs` runs."""
@@ -148,9 +182,9 @@ def cross_check(
             got = evaluate(check, obs, setup.alpha).verdict
             want = (
                 Verdict.FAIL
-                if upper[r, t] < -setup.margin
+                if fails[r, t]
                 else Verdict.PASS
-                if lower[r, t] > -setup.margin
+                if passes[r, t]
                 else Verdict.INCONCLUSIVE
             )
             if got != want:
@@ -167,10 +201,146 @@ def row(name: str, method: str, o: Outcome, labels: int) -> str:
     rb, pr = o.at[o.rollback], o.at[o.promote]
     undecided = max(0.0, 1.0 - o.rollback.mean() - o.promote.mean())
     return (
-        f"{name:<22} {method:<24} {o.rollback.mean():>8.2%} {o.promote.mean():>8.2%} "
+        f"{name:<22} {method:<20} {o.rollback.mean():>8.2%} {o.promote.mean():>8.2%} "
         f"{undecided:>9.2%} {_median(rb):>7} {_median(rb * labels):>9} "
         f"{_median(pr):>7} {_median(pr * labels):>9}"
     )
+
+
+def comparison(setup: Setup, rng: np.random.Generator, cross_checks: int) -> None:
+    """One table: every rule on the same simulated runs, then the headline figures."""
+    scenarios = [
+        ("A/A (same accuracy)", 0.0),
+        (f"drop at margin ({setup.margin * 100:g}pt)", -setup.margin),
+        ("3-point drop", -0.03),
+        ("10-point drop", -0.10),
+    ]
+    print(
+        f"{setup.runs} runs per scenario; horizon {setup.horizon} intervals; "
+        f"{setup.labels} candidate + {setup.baseline_labels} baseline labels per interval "
+        f"(weight {setup.weight}%); baseline accuracy {setup.baseline:.2f}; margin "
+        f"(maxDegradation) {setup.margin}; alpha {setup.alpha}; minSamples {setup.min_samples}"
+    )
+    print(
+        f"naive: per-interval window, candidate < baseline - margin fails; promotes after "
+        f"{setup.naive_promote_after} intervals without rollback\n"
+    )
+    header = (
+        f"{'scenario':<22} {'method':<20} {'rollback':>8} {'promote':>8} {'undecided':>9} "
+        f"{'rb@int':>7} {'rb@n':>9} {'pr@int':>7} {'pr@n':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    checked = 0
+    summary: dict[tuple[str, str], Outcome] = {}
+    for name, delta in scenarios:
+        cand, base = simulate(setup, delta, rng)
+        methods: dict[str, Outcome] = {}
+        for label, rule in RULES.items():
+            (one, two), fails, passes = sequential(setup, cand, base, rule, (1, 2))
+            methods[f"{label}, limit 1"], methods[f"{label}, limit 2"] = one, two
+            if rule is new_cs:
+                checked += cross_check(setup, cand, base, fails, passes, cross_checks)
+        for limit in (2, 5):
+            methods[f"naive, limit {limit}"] = naive(setup, cand, base, limit)
+        for method, outcome in methods.items():
+            print(row(name, method, outcome, setup.labels))
+            summary[(name, method)] = outcome
+        print()
+    aa, at_margin, drop3, drop10 = (s[0] for s in scenarios)
+    print("rb@int / rb@n: median intervals / candidate samples to roll back (rolled-back runs);")
+    print("pr@int / pr@n: the same to promote. Headline (failure limit 1 for the CSs):\n")
+    rules = {"new CS": "new CS, limit 1", "old CS": "old CS, limit 1", "naive": "naive, limit 2"}
+
+    def line(what: str, figure: Callable[[Outcome], str], key: str) -> None:
+        cells = "  ".join(f"{r} {figure(summary[(key, m)]):>13}" for r, m in rules.items())
+        print(f"{what:<38} {cells}")
+
+    def rb_speed(o: Outcome) -> str:
+        at = o.at[o.rollback]
+        return f"{_median(at)} / {_median(at * setup.labels)}"
+
+    def pr_speed(o: Outcome) -> str:
+        at = o.at[o.promote]
+        return f"{_median(at)} / {_median(at * setup.labels)}"
+
+    line(f"A/A false rollback (<= {setup.alpha:g})", lambda o: f"{o.rollback.mean():.2%}", aa)
+    line("A/A promoted", lambda o: f"{o.promote.mean():.2%}", aa)
+    line("A/A median intervals / n to promote", pr_speed, aa)
+    line(
+        f"false promotion at margin (<= {setup.alpha:g})",
+        lambda o: f"{o.promote.mean():.2%}",
+        at_margin,
+    )
+    for label, key in (("3-point", drop3), ("10-point", drop10)):
+        line(f"{label} drop: power", lambda o: f"{o.rollback.mean():.2%}", key)
+        line(f"{label} drop: median intervals / n", rb_speed, key)
+    print(f"\ncross-checked {checked} looks of the new CS against evaluate(): all agree")
+
+
+#: The guarantee sweep: (candidate labels per interval, weight %, baseline accuracy, margin,
+#: minSamples). Small early samples, every traffic split, accuracy near 1, wide margins.
+GRID: tuple[tuple[int, int, float, float, int], ...] = tuple(
+    (labels, weight, baseline, margin, min_samples)
+    for labels, min_samples in ((20, 20), (20, 100), (200, 100))
+    for weight in (10, 50, 90)
+    for baseline in (0.7, 0.9, 0.99)
+    for margin in (0.01, 0.05)
+)
+
+
+def guarantee(base_setup: Setup, alphas: tuple[float, ...], rng: np.random.Generator) -> None:
+    """Error rates of the new CS over every look of the horizon, without stopping early.
+
+    Stricter than the engine's: a run counts as an error if ANY look is wrong, even one after
+    the run would have ended with a correct verdict. A/A: the CS ever lies below -margin (a
+    false rollback); at the margin: it ever lies above -margin (a false promotion) or ever
+    misses the true difference on either side (the coverage the guarantee is about).
+    """
+    print(
+        f"\nGuarantee sweep, new CS: {base_setup.runs} runs x {base_setup.horizon} looks per "
+        f"row, error = wrong at ANY look (no early stop); {len(GRID)} settings per alpha"
+    )
+    header = (
+        f"{'alpha':>6} {'labels':>6} {'weight':>6} {'base':>5} {'margin':>6} {'minS':>5} "
+        f"{'A/A rb':>7} {'marg pr':>7} {'marg miss':>9}"
+    )
+    for alpha in alphas:
+        worst: dict[str, tuple[float, str]] = {}
+        print(header)
+        for labels, weight, baseline, margin, min_samples in GRID:
+            setup = replace(
+                base_setup,
+                labels=labels,
+                weight=weight,
+                baseline=baseline,
+                margin=margin,
+                alpha=alpha,
+                min_samples=min_samples,
+            )
+            rates: dict[str, float] = {}
+            for scenario, delta in (("aa", 0.0), ("margin", -margin)):
+                cs, cn, bs, bn = cumulative(setup, *simulate(setup, delta, rng))
+                enough = (cn >= min_samples) & (bn >= min_samples)
+                below, above = (enough & side for side in new_cs(cs, cn, bs, bn, alpha, margin))
+                if scenario == "aa":
+                    rates["A/A rb"] = float(below.any(axis=1).mean())
+                else:
+                    rates["marg pr"] = float(above.any(axis=1).mean())
+                    rates["marg miss"] = float((below | above).any(axis=1).mean())
+            where = f"{labels}/{weight}%/{baseline}/{margin}/{min_samples}"
+            for k, v in rates.items():
+                if v >= worst.get(k, (-1.0, ""))[0]:
+                    worst[k] = (v, where)
+            print(
+                f"{alpha:>6g} {labels:>6} {weight:>5}% {baseline:>5} {margin:>6} "
+                f"{min_samples:>5} {rates['A/A rb']:>7.2%} {rates['marg pr']:>7.2%} "
+                f"{rates['marg miss']:>9.2%}"
+            )
+        for k, (v, where) in worst.items():
+            flag = "ok" if v <= alpha else "ABOVE ALPHA"
+            print(f"  worst {k} at alpha {alpha:g}: {v:.2%} ({where}) {flag}")
+        print()
 
 
 def main() -> None:
@@ -182,9 +352,10 @@ def main() -> None:
     ap.add_argument("--weight", type=int, default=10, help="candidate weight, percent")
     ap.add_argument("--baseline", type=float, default=0.90)
     ap.add_argument("--margin", type=float, default=0.01, help="maxDegradation (absolute)")
-    ap.add_argument("--alpha", type=float, default=0.01)
+    ap.add_argument("--alpha", type=float, nargs="+", default=[0.01, 0.05])
     ap.add_argument("--min-samples", type=int, default=100)
     ap.add_argument("--naive-promote-after", type=int, default=10)
+    ap.add_argument("--no-sweep", action="store_true", help="skip the guarantee sweep")
     args = ap.parse_args()
     setup = Setup(
         runs=args.runs,
@@ -193,82 +364,19 @@ def main() -> None:
         weight=args.weight,
         baseline=args.baseline,
         margin=args.margin,
-        alpha=args.alpha,
+        alpha=args.alpha[0],
         min_samples=args.min_samples,
         naive_promote_after=args.naive_promote_after,
     )
     rng = np.random.default_rng(args.seed)
-    scenarios = [
-        ("A/A (same accuracy)", 0.0),
-        (f"drop at margin ({setup.margin * 100:g}pt)", -setup.margin),
-        ("3-point drop", -0.03),
-        ("10-point drop", -0.10),
-    ]
-    print(
-        f"{setup.runs} runs per scenario, seed {args.seed}; horizon {setup.horizon} intervals; "
-        f"{setup.labels} candidate + {setup.baseline_labels} baseline labels per interval "
-        f"(weight {setup.weight}%); baseline accuracy {setup.baseline:.2f}; margin "
-        f"(maxDegradation) {setup.margin}; alpha {setup.alpha}; minSamples {setup.min_samples}"
-    )
-    print(
-        f"naive: per-interval window, candidate < baseline - margin fails; promotes after "
-        f"{setup.naive_promote_after} intervals without rollback\n"
-    )
-    header = (
-        f"{'scenario':<22} {'method':<24} {'rollback':>8} {'promote':>8} {'undecided':>9} "
-        f"{'rb@int':>7} {'rb@n':>9} {'pr@int':>7} {'pr@n':>9}"
-    )
-    print(header)
-    print("-" * len(header))
+    print(f"seed {args.seed}\n")
     started = time.perf_counter()
-    checked = 0
-    summary: dict[tuple[str, str], Outcome] = {}
-    for name, delta in scenarios:
-        cand, base = simulate(setup, delta, rng)
-        seq1, lower, upper = sequential(setup, cand, base, failure_limit=1)
-        seq2, _, _ = sequential(setup, cand, base, failure_limit=2)
-        methods = {
-            "sequential CS, limit 1": seq1,
-            "sequential CS, limit 2": seq2,
-            "naive window, limit 2": naive(setup, cand, base, failure_limit=2),
-            "naive window, limit 5": naive(setup, cand, base, failure_limit=5),
-        }
-        for method, outcome in methods.items():
-            print(row(name, method, outcome, setup.labels))
-            summary[(name, method)] = outcome
-        checked += cross_check(setup, cand, base, lower, upper, runs=3)
+    for alpha in args.alpha:
+        comparison(replace(setup, alpha=alpha), rng, cross_checks=3)
         print()
-    elapsed = time.perf_counter() - started
-    aa, drop3, drop10 = scenarios[0][0], scenarios[2][0], scenarios[3][0]
-    at_margin = scenarios[1][0]
-    seq, nv = "sequential CS, limit 1", "naive window, limit 2"
-    print("rb@int / rb@n: median intervals / candidate samples to roll back (rolled-back runs);")
-    print("pr@int / pr@n: the same to promote.\n")
-    seq_aa, naive_aa = summary[(aa, seq)].rollback.mean(), summary[(aa, nv)].rollback.mean()
-    ratio = (
-        f"{naive_aa / seq_aa:.0f}x the sequential rate"
-        if seq_aa > 0
-        else f"sequential: none in {setup.runs} runs"
-    )
-    print(
-        f"A/A false-rollback rate: sequential {seq_aa:.2%} (target <= alpha {setup.alpha:.0%}), "
-        f"naive {naive_aa:.2%} ({ratio})"
-    )
-    print(
-        f"false-promotion rate, candidate worse by the margin or more: sequential "
-        f"{summary[(at_margin, seq)].promote.mean():.2%} at the margin, "
-        f"{summary[(drop3, seq)].promote.mean():.2%} at 3 points; naive "
-        f"{summary[(at_margin, nv)].promote.mean():.2%} and {summary[(drop3, nv)].promote.mean():.2%}"
-    )
-    for label, key in (("3-point", drop3), ("10-point", drop10)):
-        s, n = summary[(key, seq)], summary[(key, nv)]
-        print(
-            f"{label} drop: power sequential {s.rollback.mean():.2%} vs naive "
-            f"{n.rollback.mean():.2%}; median intervals to roll back {_median(s.at[s.rollback])} "
-            f"vs {_median(n.at[n.rollback])}"
-        )
-    print(f"\ncross-checked {checked} looks against evaluate(): all agree")
-    print(f"simulated {len(scenarios) * setup.runs * setup.horizon:,} looks in {elapsed:.1f}s")
+    if not args.no_sweep:
+        guarantee(setup, tuple(args.alpha), rng)
+    print(f"done in {time.perf_counter() - started:.0f}s")
 
 
 if __name__ == "__main__":

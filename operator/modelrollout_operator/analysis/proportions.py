@@ -1,4 +1,7 @@
-"""Accuracy: a proportion judged with always-valid confidence sequences (see `sequences`).
+"""Accuracy: a proportion judged with confidence sequences valid at every look.
+
+The difference with the baseline uses the asymptotic CS of `differences` (tuned to the
+margin); absolute bounds use the exact one-sample CS of `sequences`.
 
 Non-inferiority against the baseline, with margin m = maxDegradation (absolute; or, for
 `degradation: relative`, m = maxDegradation x the baseline's observed accuracy):
@@ -23,8 +26,9 @@ from dataclasses import dataclass
 
 from ..api.v1alpha1 import Degradation, MetricCheck, MetricResult, Verdict
 from .combining import worst
+from .differences import asymptotic_difference_cs
 from .observations import Measurement
-from .sequences import bernoulli_cs, difference_cs
+from .sequences import bernoulli_cs
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,15 @@ def evaluate_accuracy(
             margin = check.max_degradation
             if check.degradation == Degradation.RELATIVE:
                 margin *= base.rate
-            lo, hi = difference_cs(cand.successes, cand.samples, base.successes, base.samples, each)
+            # Tuned to the spec's margin, not the relative one: it must not depend on the data.
+            lo, hi = asymptotic_difference_cs(
+                cand.successes,
+                cand.samples,
+                base.successes,
+                base.samples,
+                each,
+                check.max_degradation,
+            )
             lower, upper = float(lo), float(hi)
             if upper < -margin:
                 verdicts.append(Verdict.FAIL)
