@@ -1,22 +1,28 @@
-"""Simulate the accuracy decision over seeded synthetic traffic: sequential vs naive threshold.
+"""Simulate the accuracy decision over seeded synthetic traffic: new CS vs old CS vs naive.
 
 Each run is one candidate rolled out against a baseline. Every analysis interval brings
 `--labels` labelled requests to the candidate and, at the candidate's `--weight`, the
-matching share to the baseline (e.g. 200 and 1,800 at 10%). Two rules judge the runs:
+matching share to the baseline (e.g. 200 and 1,800 at 10%). Three rules judge the same runs:
 
-* sequential: the engine's own accuracy check (`modelrollout_operator.analysis`), a
-  confidence sequence for candidate - baseline over the cumulative counts, looked at every
-  interval: fail (roll back) when it lies below -margin, pass (promote) when above;
+* new CS: the engine's accuracy check (`analysis.differences`), an asymptotic confidence
+  sequence for candidate - baseline over the cumulative counts, looked at every interval:
+  fail (roll back) when it lies below -margin, pass (promote) when above;
+* old CS: the previous default, exact per-version sequences joined by a union bound
+  (`analysis.sequences.difference_cs`), judged the same way;
 * naive: a Flagger-style fixed threshold on each interval's window: fail when the window's
   candidate accuracy < baseline accuracy - margin; roll back after `failureLimit`
   consecutive failures; promote after `--naive-promote-after` intervals without rollback.
 
-Printed per scenario (A/A, a drop at the margin, a 3-point and a 10-point drop): how often
-each rule rolls back, promotes or stays undecided within the horizon, and the median
-intervals and candidate samples to roll back or promote. Vectorised with numpy: every look
-of every run is judged at once. A few runs are cross-checked against `evaluate()` itself.
+Printed per alpha and scenario (A/A, a drop at the margin, a 3-point and a 10-point drop):
+how often each rule rolls back, promotes or stays undecided within the horizon, and the
+median intervals and candidate samples to roll back or promote; then the headline figures
+side by side. Then a guarantee sweep of the new CS (its guarantee is asymptotic, so it is
+checked where asymptotics are weakest: few labels an interval, minSamples 20, 10/50/90%
+traffic, accuracies 0.7/0.9/0.99, margins 0.01/0.05), counting a run as an error if ANY of
+its looks is wrong. Vectorised with numpy: every look of every run is judged at once. A few
+runs are cross-checked against `evaluate()` itself.
 
-    python benchmarks/bench_decisions.py [--runs 2000] [--seed 1]
+    python benchmarks/bench_decisions.py [--runs 2000] [--seed 1] [--alpha 0.01 0.05]
 """
 
 from __future__ import annotations

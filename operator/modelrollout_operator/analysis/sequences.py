@@ -29,7 +29,9 @@ a union bound over one CS per arm at alpha/2 each,
     [L_c - U_b, U_c - L_b]  holds for all n at once with probability >= 1 - alpha.
 
 It is conservative (the widths add rather than add in quadrature) but exact in finite
-samples, needs no pairing of observations and no variance estimate.
+samples, needs no pairing of observations and no variance estimate. The engine's verdicts
+on the difference use the tighter asymptotic sequence of `differences` instead; this one
+stays as the exact reference (and in the benchmark, side by side).
 
 Everything here accepts numpy arrays (the simulation benchmark evaluates a million looks at
 once) and plain numbers.
