@@ -1,149 +1,101 @@
-"""Operator at scale: N concurrent Experiments on kmock's emulator with a real Prometheus.
+"""Operator at scale: N concurrent Experiments, the real operator process, measured truthfully.
 
-Measures, side by side for each N: analysis lag p50/p99 (a pass's start behind its schedule,
-from the operator's `modelrollout_analysis_lag_seconds` histogram: bucket upper bounds),
-the operator's RSS, and Prometheus queries per second.
+    .venv/bin/python benchmarks/bench_operator.py --counts 100 500 1000 --interval 10 \
+        --duration 60 [--prometheus fake|real] [--regression]
 
-    .venv/bin/python benchmarks/bench_operator.py --counts 100 500 1000 --interval 10 --duration 60
+Each part runs in a process of its own, so none steals the others' event loop:
+- the cluster: kmock's emulator (keyed reads; see operator_bench/cluster.py) + a kubelet
+  stand-in that makes Deployments ready;
+- the operator: `kopf run -A --standalone -m modelrollout_operator.handlers`;
+- Prometheus: `fake` (default) is a small HTTP API answering every instant query at once,
+  because what is measured is the operator, not Prometheus; `real` is Debian's prometheus
+  scraping a metric source this script feeds, for its query load at small N;
+- this driver, which creates 2 ModelVersions and N Experiments (canaries held on their first
+  step by a 1 h bake, analysed every interval), waits for all N to be Progressing, lets one
+  interval pass, then measures for --duration seconds.
 
-Not a test: it prints figures. The emulator and Prometheus share the machine with the
-operator, so on a small machine they bound the figures as much as the operator does.
+Figures, all over the measured window only:
+- lag p50/p99: how late a pass starts against its schedule, from the operator's
+  `modelrollout_analysis_lag_seconds` histogram (interpolated within buckets, as PromQL's
+  histogram_quantile does); status gap: from status, the time between consecutive analyses
+  of one Experiment minus the interval (what a user sees: lag + pass time + jitter);
+- pass p50/p99: `modelrollout_reconcile_duration_seconds{kind="experiment"}`;
+- RSS: the operator's VmRSS from /proc (peak and last); CPU: cores used by each process;
+- Prometheus queries/s; passes/s and analyses/s achieved against N / interval expected.
+
+--regression adds a scenario with a real Prometheus: time from an accuracy regression's onset
+to 0% candidate weight in the routing table, next to interval x failureLimit.
+
+Not a test: it prints figures. On a small machine the three processes share the cores, so the
+CPU column says which of them bounds the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
+import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
-import kmock
-from kmock._internal.apps import Server
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.operator.e2e.scenarios import (  # noqa: E402
-    NS,
-    experiment,
-    prebuilt_version,
-    server_fields,
-)
-from tests.support.kubernetes import FakeKubelet, OperatorProcess, register_resources  # noqa: E402
-from tests.support.prometheus import GatewayMetrics, PrometheusServer  # noqa: E402
-
-from modelrollout_operator.k8s.client import (  # noqa: E402
-    EXPERIMENTS,
-    MODELVERSIONS,
-    Connection,
-    KubeClient,
-)
+from operator_bench.scaling import ScaleResult, measure  # noqa: E402
 
 
-def quantile_from_buckets(text: str, name: str, q: float) -> float | None:
-    buckets = []
-    for m in re.finditer(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text, re.M):
-        buckets.append((float("inf") if m[1] == "+Inf" else float(m[1]), float(m[2])))
-    if not buckets or buckets[-1][1] == 0:
-        return None
-    total = buckets[-1][1]
-    for bound, count in buckets:
-        if count >= q * total:
-            return bound
-    return None
+def _s(value: float | None, unit: float = 1000.0) -> str:
+    return "-" if value is None else f"{value * unit:.0f}"
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def header() -> str:
+    return (f"{'N':>5} {'prom':>4} {'start s':>7} {'lag p50':>7} {'lag p99':>7} {'gap p50':>7} "
+            f"{'gap p99':>7} {'pass50':>6} {'pass99':>6} {'RSS pk':>6} {'RSS end':>7} "
+            f"{'q/s':>6} {'pass/s':>6} {'anal/s':>6} {'expect':>6} {'cpu op':>6} "
+            f"{'cpu k8s':>7} {'cpu prom':>8}")  # fmt: skip
 
 
-def prom_queries(url: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=30).text
-    total = 0.0
-    for m in re.finditer(r'^prometheus_http_requests_total{[^}]*handler="/api/v1/query"[^}]*} (\S+)$',
-                         text, re.M):  # fmt: skip
-        total += float(m[1])
-    return total
+def row(r: ScaleResult) -> str:
+    return (f"{r.n:>5} {r.prometheus:>4} {r.startup_s:>7.1f} {_s(r.lag_p50):>7} "
+            f"{_s(r.lag_p99):>7} {_s(r.status_gap_p50):>7} {_s(r.status_gap_p99):>7} "
+            f"{_s(r.pass_p50):>6} {_s(r.pass_p99):>6} {r.rss_peak_mb:>6.0f} {r.rss_end_mb:>7.0f} "
+            f"{r.prom_qps:>6.0f} {r.passes_per_s:>6.1f} {r.analyses_per_s:>6.1f} "
+            f"{r.expected_per_s:>6.1f} {r.cpu_operator:>6.2f} {r.cpu_cluster:>7.2f} "
+            f"{r.cpu_prometheus:>8.2f}")  # fmt: skip
 
 
-async def run_one(n: int, interval: int, duration: float) -> dict[str, Any]:
-    source = GatewayMetrics("scorer")
-    source.touch("1", "stable")
-    source.touch("2", "candidate")
-    source.start()
-    prom = PrometheusServer([f"127.0.0.1:{source.port}"])
-    prom.start()
-    try:
-        async with kmock.KubernetesEmulator() as emulator, Server(emulator) as server:
-            register_resources(emulator)
-            url = str(server.url).rstrip("/")
-            kubelet = FakeKubelet(emulator)
-            kubelet.start()
-            op = OperatorProcess(url, prom.url, MODELROLLOUT_LOG_LEVEL="WARNING")
-            op.start()
-            kube = KubeClient(Connection(server=url, insecure=True))
-            await asyncio.sleep(4)  # watches established (the e2e tests check precisely)
-            await kube.create(MODELVERSIONS, NS, prebuilt_version("scorer-v1", 1))
-            await kube.create(MODELVERSIONS, NS, prebuilt_version("scorer-v2", 2))
-            await asyncio.sleep(3)
-            for i in range(n):
-                body = experiment(f"exp-{i}", steps=[10, 20, 30, 40, 50])
-                body["metadata"] = server_fields(f"exp-{i}")
-                body["spec"]["analysis"]["interval"] = f"{interval}s"
-                for step in body["spec"]["strategy"]["canary"]["steps"]:
-                    step["bake"] = "1h"  # stay Progressing for the whole measurement
-                await kube.create(EXPERIMENTS, NS, body)
-            q0, t0 = prom_queries(prom.url), time.monotonic()
-            peak = 0.0
-            while time.monotonic() - t0 < duration:
-                source.serve("1", "stable", requests=50, correct=45)
-                source.serve("2", "candidate", requests=50, correct=45)
-                peak = max(peak, rss_mb(op.proc.pid) if op.proc else 0.0)
-                await asyncio.sleep(1)
-            qps = (prom_queries(prom.url) - q0) / (time.monotonic() - t0)
-            text = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics", timeout=30).text
-            passes = sum(float(m[1]) for m in re.finditer(
-                r"^modelrollout_analysis_lag_seconds_count (\S+)$", text, re.M))  # fmt: skip
-            result = {
-                "n": n,
-                "lag_p50": quantile_from_buckets(text, "modelrollout_analysis_lag_seconds", 0.5),
-                "lag_p99": quantile_from_buckets(text, "modelrollout_analysis_lag_seconds", 0.99),
-                "rss_mb": peak,
-                "prom_qps": qps,
-                "passes_per_s": passes / duration,
-                "expected_passes_per_s": n / interval,
-            }
-            op.stop()
-            await kubelet.stop()
-            await kube.close()
-            return result
-    finally:
-        prom.close()
-        source.stop()
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--counts", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--interval", type=int, default=10, help="analysis interval (s)")
     parser.add_argument("--duration", type=float, default=60, help="measured seconds per N")
+    parser.add_argument("--prometheus", choices=("fake", "real"), default="fake")
+    parser.add_argument(
+        "--regression",
+        action="store_true",
+        help="also time a regression's onset to 0%% weight (real Prometheus)",
+    )
+    parser.add_argument("--no-scale", action="store_true", help="skip the N runs")
     args = parser.parse_args()
-    os.environ.setdefault("PYTHONPATH", str(ROOT))
-    print(f"interval {args.interval}s, {args.duration:.0f}s measured per N")
-    print(f"{'N':>6} {'lag p50':>9} {'lag p99':>9} {'RSS MB':>8} {'prom q/s':>9} "
-          f"{'passes/s':>9} {'expected':>9}")  # fmt: skip
-    for n in args.counts:
-        r = asyncio.run(run_one(n, args.interval, args.duration))
-        print(f"{r['n']:>6} {r['lag_p50']!s:>9} {r['lag_p99']!s:>9} {r['rss_mb']:>8.0f} "
-              f"{r['prom_qps']:>9.1f} {r['passes_per_s']:>9.1f} {r['expected_passes_per_s']:>9.1f}")  # fmt: skip
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the child processes are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    if not args.no_scale:
+        print(f"interval {args.interval}s, {args.duration:.0f}s measured per N; times in ms "
+              "unless marked; RSS MiB; cpu in cores", flush=True)  # fmt: skip
+        print(header(), flush=True)
+        for n in args.counts:
+            result = asyncio.run(measure(n, args.interval, args.duration, args.prometheus))
+            print(row(result), flush=True)
+    if args.regression:
+        from operator_bench.regressing import report, time_to_zero
+
+        print(report(asyncio.run(time_to_zero())), flush=True)
 
 
 if __name__ == "__main__":
