@@ -74,7 +74,7 @@ def test_trainer_result_is_read_by_the_operator(tmp_path: Path) -> None:
     rc = trainer_cli.main([
         "train", "--dataset", str(data), "--model", "scorer", "--version", "3",
         "--output", str(tmp_path / "repo"), "--epochs", "3", "--min-accuracy", "0.99",
-        "--termination-log", str(termination), "--quiet",
+        "--termination-log", str(termination), "--quiet", "--threads", "1",
     ])  # fmt: skip
     assert rc == 3, "a 3-epoch model on 3k rows cannot reach 0.99: the gate must fail"
     result = parse_trainer_result(termination.read_text())

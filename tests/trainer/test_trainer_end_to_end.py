@@ -17,7 +17,7 @@ from modelrollout_trainer.exporting import run_onnx
 from modelrollout_trainer.job import split_dataset
 from modelrollout_trainer.schema import SCORING_FEATURES, DatasetSchema, Task
 
-TRAIN = ["--epochs", "15", "--batch-size", "256", "--seed", "5", "--threads", "2", "--quiet"]
+TRAIN = ["--epochs", "15", "--batch-size", "256", "--seed", "5", "--threads", "1", "--quiet"]
 
 
 def _last_json(out: str) -> dict[str, Any]:
