@@ -1,5 +1,16 @@
 """modelrollout.dev/v1alpha1: ModelVersion and Experiment."""
 
+from .analyses import (
+    Analysis,
+    AnalysisRun,
+    Degradation,
+    MetricCheck,
+    MetricKind,
+    MetricResult,
+    NoData,
+    NoDataPolicy,
+    Verdict,
+)
 from .base import (
     API_VERSION,
     GROUP,
@@ -12,32 +23,12 @@ from .base import (
 )
 from .experiment import (
     TERMINAL_PHASES,
-    ABTest,
-    Analysis,
-    AnalysisRun,
-    Canary,
-    CanaryStep,
-    Correctness,
-    CorrectnessKind,
-    Degradation,
     Experiment,
     ExperimentPhase,
     ExperimentSpec,
     ExperimentStatus,
-    HTTPRouteRef,
-    MetricCheck,
-    MetricKind,
-    MetricResult,
-    NoData,
-    NoDataPolicy,
     Promotion,
     PromotionMode,
-    Routing,
-    Shadow,
-    Strategy,
-    StrategyType,
-    TrafficProvider,
-    Verdict,
 )
 from .modelversion import (
     Acceptance,
@@ -56,6 +47,21 @@ from .modelversion import (
     Task,
     Training,
     TrainingResources,
+)
+from .strategies import (
+    ABTest,
+    Canary,
+    CanaryStep,
+    Shadow,
+    Strategy,
+    StrategyType,
+)
+from .traffic import (
+    Correctness,
+    CorrectnessKind,
+    HTTPRouteRef,
+    Routing,
+    TrafficProvider,
 )
 
 __all__ = [
