@@ -10,6 +10,7 @@ import structlog
 
 from ..api.v1alpha1 import GROUP, VERSION
 from .driving import PassState, experiment_pass
+from .failures import log_failed_pass
 from .services import Services
 
 log = structlog.get_logger(__name__)
@@ -29,7 +30,7 @@ async def drive_experiment(
         try:
             delay = await experiment_pass(services, namespace or "default", name, state)
         except Exception as exc:  # one bad pass must not end the Experiment's daemon
-            log.exception("experiment.pass_failed", name=name, namespace=namespace)
+            log_failed_pass(log, "experiment.pass_failed", exc, name=name, namespace=namespace)
             delay = services.settings.version_poll_interval
             if isinstance(exc, kopf.PermanentError):
                 return

@@ -8,6 +8,7 @@ import kopf
 import structlog
 
 from ..api.v1alpha1 import GROUP, VERSION, ModelVersionPhase
+from .failures import log_failed_pass
 from .services import Services
 from .versioning import version_pass
 
@@ -28,8 +29,8 @@ async def follow_version(
     while not stopped:
         try:
             step = await version_pass(services, namespace or "default", name)
-        except Exception:  # keep following: the next pass retries from the cluster's state
-            log.exception("modelversion.pass_failed", name=name, namespace=namespace)
+        except Exception as exc:  # keep following: the next pass retries from the cluster's state
+            log_failed_pass(log, "modelversion.pass_failed", exc, name=name, namespace=namespace)
             await stopped.wait(settings.version_poll_interval)
             continue
         if step is None or step.settled:

@@ -13,7 +13,11 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: rich's boxed ones with locals cost ~0.1-1 s of CPU each, and under
+        # load a burst of failed passes then starves the event loop (seen at 100 Experiments).
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -31,7 +35,12 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # JSON lines carry the traceback as one string field.
+                *([structlog.processors.format_exc_info] if fmt == "json" else []),
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()
