@@ -14,7 +14,8 @@ import uvicorn
 from pydantic import ValidationError
 
 from .backends.fetching import ArtifactError
-from .serving.app import Background, GatewayApp
+from .grpc.serving import GrpcServer
+from .serving.app import Background, GatewayApp, Service
 from .serving.gateway import Gateway
 from .serving.single import SingleVersionError, prepare_single_version
 from .settings import GatewaySettings
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve models over the KServe v2 HTTP protocol")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--grpc-port", type=int, help="also serve KServe v2 gRPC on this port")
     serve.add_argument("--model-repository", type=Path)
     serve.add_argument("--model", help="serve one version of this model from --artifact-uri")
     serve.add_argument("--version", type=int, help="the version number it is served as")
@@ -66,7 +68,17 @@ def build_app(settings: GatewaySettings) -> GatewayApp:
     if settings.watch_configmaps:
         namespace = settings.namespace
         background.append(lambda: ConfigMapWatcher(gateway, kube_client(settings), namespace).run())
-    return GatewayApp(gateway, background)
+    services: list[Service] = []
+    if settings.grpc_port is not None:
+        services.append(
+            GrpcServer(
+                gateway,
+                settings.host,
+                settings.grpc_port,
+                max_message_bytes=settings.max_request_bytes,
+            )
+        )
+    return GatewayApp(gateway, background, services)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

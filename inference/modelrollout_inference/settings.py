@@ -13,6 +13,7 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    grpc_port: int | None = Field(default=None, ge=0, le=65535)  # None: no gRPC server
     model_repository: Path | None = None
     routing_file: Path | None = None
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -30,15 +30,29 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Background = Callable[[], Coroutine[Any, Any, None]]
 
+
+class Service(Protocol):
+    """A server beside HTTP in the same loop (gRPC): started once the gateway is ready."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
 SERVER_METADATA = orjson.dumps(
     {"name": "modelrollout-gateway", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 )
 
 
 class GatewayApp:
-    def __init__(self, gateway: Gateway, background: list[Background] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        background: list[Background] | None = None,
+        services: Sequence[Service] = (),
+    ) -> None:
         self.gateway = gateway
         self._background = background or []
+        self._services = list(services)
         self._tasks: list[asyncio.Task[None]] = []
         token = gateway.settings.admin_token
         self._admin_token = token.get_secret_value().encode() if token else None
@@ -55,6 +69,8 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.gateway.start()
+                    for service in self._services:
+                        await service.start()
                     self._tasks = [asyncio.create_task(job()) for job in self._background]
                 except Exception as exc:
                     log.exception("gateway failed to start")
@@ -65,6 +81,8 @@ class GatewayApp:
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+                for service in reversed(self._services):
+                    await service.stop()
                 await self.gateway.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
