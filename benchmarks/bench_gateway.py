@@ -5,7 +5,8 @@ Run from the repository root:
     .venv/bin/python benchmarks/bench_gateway.py [--seconds 4] [--concurrency 1,8,64]
 
 (a) the gateway (`modelrollout-gateway serve`, uvicorn + uvloop + httptools, embedded ONNX
-    Runtime), JSON tensors, and once more with Triton's binary tensor extension;
+    Runtime), JSON tensors, and once more with Triton's binary tensor extension, and over
+    KServe v2 gRPC (`--grpc-port`, same process and event loop; grpc.aio client, raw tensors);
 (b) MLServer 1.7 serving the same model.onnx through a small ONNX Runtime MLModel
     (benchmarks/gateway/mlserver_model.py), JSON tensors (it lacks the binary extension);
 (c) ONNX Runtime called directly in-process (the floor: no HTTP, no JSON).
@@ -31,14 +32,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import grpc
 import numpy as np
 import onnxruntime as ort
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gateway.model import FEATURES, write_model
@@ -128,6 +132,39 @@ async def load(url: str, body: bytes, headers: dict[str, str], concurrency: int,
     return len(latencies), elapsed, latencies
 
 
+async def load_grpc(address: str, request: service_pb2.ModelInferRequest, concurrency: int,
+                    seconds: float, warmup: float = 0.5) -> tuple[int, float, list[float]]:
+    """The same closed loop over one gRPC channel (HTTP/2 multiplexes the workers' calls)."""
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(address) as channel:
+        infer = service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer
+
+        async def worker(until: float, record: bool) -> None:
+            while time.perf_counter() < until:
+                started = time.perf_counter()
+                await infer(request)  # a status other than OK raises
+                if record:
+                    latencies.append(time.perf_counter() - started)
+
+        until = time.perf_counter() + warmup
+        await asyncio.gather(*(worker(until, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(*(worker(until, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies), elapsed, latencies
+
+
+def grpc_request(row: np.ndarray) -> service_pb2.ModelInferRequest:
+    """What tritonclient.grpc sends by default: the tensor in raw_input_contents."""
+    request = service_pb2.ModelInferRequest(model_name=MODEL)
+    tensor = request.inputs.add()
+    tensor.name, tensor.datatype = "features", "FP32"
+    tensor.shape.extend(row.shape)
+    request.raw_input_contents.append(row.tobytes())
+    return request
+
+
 def direct(path: Path, row: np.ndarray, seconds: float) -> Figures:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -201,16 +238,25 @@ def main() -> int:
     results: list[Figures] = [direct(model_path, row, args.seconds)]
     # Every system is up at once and the rounds alternate between them, so load from other work
     # on a shared machine falls on all of them alike rather than on whichever ran last.
-    systems: list[tuple[str, str, bytes, dict[str, str]]] = []
+    Load = Callable[[int, float], Coroutine[Any, Any, tuple[int, float, list[float]]]]
+
+    def http(url: str, body: bytes, headers: dict[str, str]) -> Load:
+        return lambda concurrency, seconds: load(url, body, headers, concurrency, seconds)
+
+    systems: list[tuple[str, Load]] = []
     with ExitStack() as stack:
-        port = free_port()
+        port, grpc_port = free_port(), free_port()
         gateway = [sys.executable, "-m", "modelrollout_inference.cli", "serve", "--host",
-                   "127.0.0.1", "--port", str(port), "--model-repository", str(root / "repository")]
+                   "127.0.0.1", "--port", str(port), "--grpc-port", str(grpc_port),
+                   "--model-repository", str(root / "repository")]
         stack.enter_context(process_group(gateway, f"http://127.0.0.1:{port}/v2/health/ready",
                                           log=root / "gateway.log"))
         url = f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer"
-        systems.append(("gateway (JSON)", url, json_body, json_headers))
-        systems.append(("gateway (binary tensors)", url, binary_body, binary_headers))
+        systems.append(("gateway (JSON)", http(url, json_body, json_headers)))
+        systems.append(("gateway (binary tensors)", http(url, binary_body, binary_headers)))
+        request = grpc_request(row)
+        systems.append(("gateway (gRPC)", lambda concurrency, seconds: load_grpc(
+            f"127.0.0.1:{grpc_port}", request, concurrency, seconds)))
         if not args.no_mlserver:
             binary = ensure_mlserver(args.mlserver_venv)
             port = free_port()
@@ -219,16 +265,15 @@ def main() -> int:
                 [str(binary), "start", str(directory)],
                 f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready",
                 env={"PYTHONPATH": str(HERE / "gateway")}, log=root / "mlserver.log"))
-            systems.append(("mlserver 1.7 (JSON)", f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer",
-                            json_body, json_headers))
+            systems.append(("mlserver 1.7 (JSON)", http(
+                f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer", json_body, json_headers)))
         slice_seconds = args.seconds / args.rounds
         for concurrency in levels:
             for system in systems:
                 results.append(Figures(system[0], concurrency, 0, 0.0, []))
             for _ in range(args.rounds):
-                for name, url, body, headers in systems:
-                    count, elapsed, latencies = asyncio.run(
-                        load(url, body, headers, concurrency, slice_seconds))
+                for name, run in systems:
+                    count, elapsed, latencies = asyncio.run(run(concurrency, slice_seconds))
                     figures = next(r for r in results
                                    if r.name == name and r.concurrency == concurrency)
                     figures.requests += count
@@ -247,6 +292,11 @@ def main() -> int:
             print(f"  c={concurrency:<3} gateway/mlserver throughput: "
                   f"{ours.throughput / theirs.throughput:5.2f}x   p99 {ours.quantile(0.99) * 1e3:.3f}"
                   f" vs {theirs.quantile(0.99) * 1e3:.3f} ms")
+        binary, over_grpc = by[("gateway (binary tensors)", concurrency)], by[
+            ("gateway (gRPC)", concurrency)]
+        print(f"  c={concurrency:<3} gateway gRPC/binary HTTP throughput: "
+              f"{over_grpc.throughput / binary.throughput:5.2f}x   p50 "
+              f"{over_grpc.quantile(0.5) * 1e3:.3f} vs {binary.quantile(0.5) * 1e3:.3f} ms")
     c1 = by.get(("gateway (JSON)", 1))
     if c1:
         added = (c1.quantile(0.99) - floor.quantile(0.99)) * 1e3

@@ -35,7 +35,7 @@ from hypothesis.extra import numpy as hnp
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from modelrollout_inference.cli import build_app
+from modelrollout_inference.cli import build_app, main
 from modelrollout_inference.errors import (
     BadRequest,
     Conflict,
@@ -318,6 +318,17 @@ async def test_a_taken_port_is_a_clear_error(gateway_settings: GatewaySettings) 
         await server.stop()  # nothing started: a no-op, not an error
     finally:
         taken.close()
+
+
+def test_grpc_is_off_by_default_and_the_flag_is_validated(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert GatewaySettings().grpc_port is None
+    assert build_app(GatewaySettings())._services == []
+    monkeypatch.setenv("MODELROLLOUT_GATEWAY_GRPC_PORT", "8001")
+    assert GatewaySettings().grpc_port == 8001
+    assert main(["serve", "--grpc-port", "70000"]) == 2
+    assert "grpc_port" in capsys.readouterr().err
 
 
 # -- pure parts ----------------------------------------------------------------------------------
