@@ -128,7 +128,6 @@ def test_defaults_fill_nested_blocks_top_down_and_prune_nulls() -> None:
     assert spec["strategy"]["canary"]["stepBake"] == "1m"
     assert spec["routing"] == {
         "provider": "gateway",
-        "stickyBy": "x-user-id",
         "correctness": {"kind": "binary", "output": "score", "threshold": 0.5, "tolerance": 0.0},
     }
     assert obj["spec"]["paused"] is None, "the input is not mutated"

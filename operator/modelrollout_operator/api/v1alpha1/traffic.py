@@ -61,8 +61,12 @@ class Routing(ApiModel):
     )
 
     provider: TrafficProvider = Field(default=TrafficProvider.GATEWAY)
+    # Opt-in, like Flagger's session affinity: a default could not be switched off, since
+    # Kubernetes drops an explicit null and would apply the default again.
     sticky_by: HeaderName | None = Field(
-        default="x-user-id", description="Request header whose value keeps a user on one version."
+        default=None,
+        description="Request header (e.g. x-user-id) whose value keeps a user on one version; "
+        "unset: requests are spread by weight alone.",
     )
     http_route: HTTPRouteRef | None = None
     correctness: Correctness = Field(default_factory=Correctness)
