@@ -6,6 +6,7 @@ event loop as HTTP, so both faces share one core: routing, stickiness, metrics, 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,14 +63,13 @@ class GrpcGateway:
     stub: service_pb2_grpc.GRPCInferenceServiceStub
 
 
-@pytest.fixture
-def served(gateway_settings: GatewaySettings) -> Iterator[GrpcGateway]:
+@contextlib.contextmanager
+def _serve(settings: GatewaySettings) -> Iterator[GrpcGateway]:
     probe = free_socket()
     port = probe.getsockname()[1]
     probe.close()
-    settings = gateway_settings.model_copy(update={"grpc_port": port})
-    app = build_app(settings)
-    with serve_gateway(settings, app) as running:
+    settings = settings.model_copy(update={"grpc_port": port})
+    with serve_gateway(settings, build_app(settings)) as running:
         address = f"127.0.0.1:{port}"
         client = triton_grpc.InferenceServerClient(address)
         channel = grpc.insecure_channel(address)
@@ -80,6 +80,12 @@ def served(gateway_settings: GatewaySettings) -> Iterator[GrpcGateway]:
         finally:
             client.close()
             channel.close()
+
+
+@pytest.fixture
+def served(gateway_settings: GatewaySettings) -> Iterator[GrpcGateway]:
+    with _serve(gateway_settings) as served:
+        yield served
 
 
 def _input(rows: np.ndarray, name: str = "features", datatype: str = "FP32") -> Any:
@@ -305,6 +311,20 @@ def test_no_ready_backend_is_unavailable(served: GrpcGateway, labelled: Labelled
         served.client.infer(MODEL, [_input(labelled.features[:1])])
     assert caught.value.status() == "StatusCode.UNAVAILABLE"
     assert f"no version of model '{MODEL}' could answer" in caught.value.message()
+
+
+def test_a_message_over_the_request_limit_is_resource_exhausted(
+    gateway_settings: GatewaySettings,
+) -> None:
+    limit = 4096
+    settings = gateway_settings.model_copy(update={"max_request_bytes": limit})
+    with _serve(settings) as served:
+        small = np.zeros((2, FEATURES), np.float32)
+        assert served.client.infer(MODEL, [_input(small)]).as_numpy("score").shape == (2, 1)
+        large = np.zeros((100, FEATURES), np.float32)  # 15,600 bytes of tensor
+        with pytest.raises(InferenceServerException) as caught:
+            served.client.infer(MODEL, [_input(large)])
+        assert caught.value.status() == "StatusCode.RESOURCE_EXHAUSTED"
 
 
 async def test_a_taken_port_is_a_clear_error(gateway_settings: GatewaySettings) -> None:
