@@ -9,7 +9,6 @@ the namespace at the end. The CRDs are left installed (other namespaces may use 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -63,8 +62,8 @@ def server_side_apply(api: Any, path: str, body: dict[str, Any]) -> Any:
         query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
         header_params={"Content-Type": "application/apply-patch+yaml",
                        "Accept": "application/json"},
-        body=json.dumps(body),
-        response_type="object",
+        body=body,  # the client sends apply-patch+yaml bodies as JSON
+        response_types_map={200: "object", 201: "object"},
         auth_settings=["BearerToken"],
         _return_http_data_only=True,
     )  # fmt: skip
