@@ -36,20 +36,28 @@ class DeviceRun:
     epochs_to_gate: int | None
 
 
-def _train_on(device: torch.device, data_split: dict[str, tuple[np.ndarray, np.ndarray]],
-              hp: Hyperparameters, gate: float) -> DeviceRun:
+def _train_on(
+    device: torch.device,
+    data_split: dict[str, tuple[np.ndarray, np.ndarray]],
+    hp: Hyperparameters,
+    gate: float,
+) -> DeviceRun:
     model = train(Task.BINARY, 2, data_split["train"], data_split["validation"], hp, device)
     x_test, y_test = data_split["test"]
     accuracy = evaluate(Task.BINARY, y_test, predict(model.head, x_test))["accuracy"]
     reached = next((r for r in model.history if r.validation_accuracy >= gate), None)
-    return DeviceRun(str(device), model, accuracy,
-                     reached.elapsed_seconds if reached else None,
-                     reached.epoch if reached else None)
+    return DeviceRun(
+        str(device),
+        model,
+        accuracy,
+        reached.elapsed_seconds if reached else None,
+        reached.epoch if reached else None,
+    )
 
 
 def _latency(path: Path, features: np.ndarray, runs: int) -> tuple[float, float, float]:
     sess = session(path, threads=1)
-    rows = [features[i:i + 1] for i in range(min(len(features), 1000))]
+    rows = [features[i : i + 1] for i in range(min(len(features), 1000))]
     for row in rows[:200]:  # warm-up
         sess.run([OUTPUT_NAME], {INPUT_NAME: row})
     timings = np.empty(runs)
@@ -75,28 +83,44 @@ def main() -> None:
 
     threads = configure_threads(args.threads)
     started = time.perf_counter()
-    data = validate(synthesize(SynthSpec(rows=args.rows, seed=1)),
-                    DatasetSchema(SCORING_FEATURES, "label", Task.BINARY))
+    data = validate(
+        synthesize(SynthSpec(rows=args.rows, seed=1)),
+        DatasetSchema(SCORING_FEATURES, "label", Task.BINARY),
+    )
     split = split_indices(data.rows, 0, strata=data.labels.astype(np.int64))
-    parts = {name: (data.features[rows], data.labels[rows]) for name, rows in
-             (("train", split.train), ("validation", split.validation), ("test", split.test))}
-    print(f"dataset: {args.rows:,} rows x {len(SCORING_FEATURES)} features, "
-          f"synthesized in {time.perf_counter() - started:.1f}s; torch {torch.__version__}, "
-          f"{threads} CPU thread(s), CUDA {'yes: ' + torch.cuda.get_device_name(0) if cuda else 'no'}")
+    parts = {
+        name: (data.features[rows], data.labels[rows])
+        for name, rows in (
+            ("train", split.train),
+            ("validation", split.validation),
+            ("test", split.test),
+        )
+    }
+    print(
+        f"dataset: {args.rows:,} rows x {len(SCORING_FEATURES)} features, "
+        f"synthesized in {time.perf_counter() - started:.1f}s; torch {torch.__version__}, "
+        f"{threads} CPU thread(s), CUDA {'yes: ' + torch.cuda.get_device_name(0) if cuda else 'no'}"
+    )
 
     hp = Hyperparameters(epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if cuda else [])
     runs = [_train_on(device, parts, hp, args.min_accuracy) for device in devices]
 
-    print(f"\ntraining ({split.train.size:,} train rows, batch {args.batch_size}, "
-          f"{args.epochs} epochs max, gate: validation accuracy >= {args.min_accuracy})")
-    print(f"{'device':<8}{'samples/s':>14}{'epochs':>8}{'train s':>9}{'to gate s':>11}"
-          f"{'gate epoch':>12}{'test acc':>10}")
+    print(
+        f"\ntraining ({split.train.size:,} train rows, batch {args.batch_size}, "
+        f"{args.epochs} epochs max, gate: validation accuracy >= {args.min_accuracy})"
+    )
+    print(
+        f"{'device':<8}{'samples/s':>14}{'epochs':>8}{'train s':>9}{'to gate s':>11}"
+        f"{'gate epoch':>12}{'test acc':>10}"
+    )
     for run in runs:
         to_gate = f"{run.seconds_to_gate:.2f}" if run.seconds_to_gate is not None else "never"
-        print(f"{run.device:<8}{run.model.samples_per_second:>14,.0f}{len(run.model.history):>8}"
-              f"{run.model.seconds:>9.2f}{to_gate:>11}{run.epochs_to_gate or '-':>12}"
-              f"{run.test_accuracy:>10.4f}")
+        print(
+            f"{run.device:<8}{run.model.samples_per_second:>14,.0f}{len(run.model.history):>8}"
+            f"{run.model.seconds:>9.2f}{to_gate:>11}{run.epochs_to_gate or '-':>12}"
+            f"{run.test_accuracy:>10.4f}"
+        )
     if len(runs) == 2:
         ratio = runs[1].model.samples_per_second / runs[0].model.samples_per_second
         print(f"cuda/cpu throughput ratio: {ratio:.1f}x")
@@ -106,9 +130,11 @@ def main() -> None:
         export_onnx(runs[0].model.head, len(SCORING_FEATURES), path)
         p50, p99, worst = _latency(path, parts["test"][0], args.latency_runs)
     target = 1000.0
-    print(f"\nONNX Runtime CPU batch-1 latency over {args.latency_runs} runs (1 thread): "
-          f"p50 {p50:.1f} us, p99 {p99:.1f} us, max {worst:.1f} us; "
-          f"p99 is {target / p99:.0f}x under the 1 ms target")
+    print(
+        f"\nONNX Runtime CPU batch-1 latency over {args.latency_runs} runs (1 thread): "
+        f"p50 {p50:.1f} us, p99 {p99:.1f} us, max {worst:.1f} us; "
+        f"p99 is {target / p99:.0f}x under the 1 ms target"
+    )
 
 
 if __name__ == "__main__":

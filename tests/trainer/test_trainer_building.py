@@ -19,16 +19,35 @@ from modelrollout_trainer.errors import DatasetError
 from modelrollout_trainer.schema import SCORING_FEATURES
 
 
-def prediction(request: str, rows: list[list[float]], version: str = "1",
-               route: str = "stable", model: str = "scorer") -> dict[str, Any]:
-    return {"kind": "prediction", "requestId": request, "time": "2026-11-25T03:20:00.123Z",
-            "model": model, "version": version, "route": route,
-            "inputs": {"features": rows}, "outputs": {"score": [[0.5]] * len(rows)}}
+def prediction(
+    request: str,
+    rows: list[list[float]],
+    version: str = "1",
+    route: str = "stable",
+    model: str = "scorer",
+) -> dict[str, Any]:
+    return {
+        "kind": "prediction",
+        "requestId": request,
+        "time": "2026-11-25T03:20:00.123Z",
+        "model": model,
+        "version": version,
+        "route": route,
+        "inputs": {"features": rows},
+        "outputs": {"score": [[0.5]] * len(rows)},
+    }
 
 
 def feedback(request: str, label: Any, model: str = "scorer") -> dict[str, Any]:
-    return {"kind": "feedback", "requestId": request, "time": "2026-11-25T03:21:10.000Z",
-            "model": model, "version": "1", "label": label, "correct": True}
+    return {
+        "kind": "feedback",
+        "requestId": request,
+        "time": "2026-11-25T03:21:10.000Z",
+        "model": model,
+        "version": "1",
+        "label": label,
+        "correct": True,
+    }
 
 
 def test_join_handles_batches_late_labels_and_missing_ones() -> None:
@@ -55,8 +74,12 @@ def test_join_handles_batches_late_labels_and_missing_ones() -> None:
 
 
 def test_version_filter() -> None:
-    records = [prediction("a", [[1.0]], version="1"), prediction("b", [[2.0]], version="2"),
-               feedback("a", 0), feedback("b", 1)]
+    records = [
+        prediction("a", [[1.0]], version="1"),
+        prediction("b", [[2.0]], version="2"),
+        feedback("a", 0),
+        feedback("b", 1),
+    ]
     assert join_records(records, "scorer", ["2"]).features == [[2.0]]
 
 
@@ -67,8 +90,7 @@ def test_label_count_must_match_batch_rows() -> None:
 
 def test_feature_width_change_is_an_error_naming_the_request() -> None:
     with pytest.raises(DatasetError, match="request 'b' has 3 features"):
-        join_records([prediction("a", [[1.0, 2.0]]), prediction("b", [[1.0, 2.0, 3.0]])],
-                     "scorer")
+        join_records([prediction("a", [[1.0, 2.0]]), prediction("b", [[1.0, 2.0, 3.0]])], "scorer")
 
 
 def test_frame_names_scoring_features_and_drops_unlabelled() -> None:
@@ -100,22 +122,41 @@ def test_files_are_read_oldest_first_and_a_torn_line_is_skipped(tmp_path: Path) 
 def test_build_dataset_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    _write_log(logs, "predictions-current.jsonl", [
-        prediction("a", [[0.5] * 39, [0.25] * 39]), feedback("a", [0, 1]),
-        prediction("b", [[0.1] * 39]),
-    ])
+    _write_log(
+        logs,
+        "predictions-current.jsonl",
+        [
+            prediction("a", [[0.5] * 39, [0.25] * 39]),
+            feedback("a", [0, 1]),
+            prediction("b", [[0.1] * 39]),
+        ],
+    )
     out = tmp_path / "train.parquet"
-    assert main(["build-dataset", "--log", str(logs), "--model", "scorer",
-                 "--output", str(out)]) == 0
+    assert (
+        main(["build-dataset", "--log", str(logs), "--model", "scorer", "--output", str(out)]) == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["rows"] == 2 and summary["rows_unlabelled"] == 1
     frame = pd.read_parquet(out)
     assert frame["label"].tolist() == [0, 1] and frame["user_0"].tolist() == [0.5, 0.25]
 
 
-def test_build_dataset_with_no_feedback_says_so(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_dataset_with_no_feedback_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _write_log(tmp_path, "predictions-current.jsonl", [prediction("a", [[1.0]])])
-    assert main(["build-dataset", "--log", str(tmp_path), "--model", "scorer",
-                 "--output", str(tmp_path / "out.csv")]) == 2
+    assert (
+        main(
+            [
+                "build-dataset",
+                "--log",
+                str(tmp_path),
+                "--model",
+                "scorer",
+                "--output",
+                str(tmp_path / "out.csv"),
+            ]
+        )
+        == 2
+    )
     assert "has feedback yet" in capsys.readouterr().err

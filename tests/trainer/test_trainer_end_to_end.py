@@ -36,9 +36,26 @@ def test_train_publish_fetch_and_reproduce(
     termination = tmp_path / "termination-log"
     termination.touch()
 
-    code = main(["train", "--dataset", "s3://datasets/scoring/train.parquet", "--model", "scorer",
-                 "--version", "2", "--output", "s3://models/repo", "--min-accuracy", "0.7",
-                 "--min-roc-auc", "0.8", "--termination-log", str(termination), *TRAIN])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "s3://datasets/scoring/train.parquet",
+            "--model",
+            "scorer",
+            "--version",
+            "2",
+            "--output",
+            "s3://models/repo",
+            "--min-accuracy",
+            "0.7",
+            "--min-roc-auc",
+            "0.8",
+            "--termination-log",
+            str(termination),
+            *TRAIN,
+        ]
+    )
     result = _last_json(capsys.readouterr().out)
     assert code == 0, result
     assert result["gate"] == {"passed": True, "reasons": []}
@@ -49,8 +66,11 @@ def test_train_publish_fetch_and_reproduce(
     assert len(termination.read_bytes()) < 4096
 
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="models")["Contents"]}
-    assert keys >= {"repo/scorer/config.pbtxt", "repo/scorer/2/model.onnx",
-                    "repo/scorer/2/metrics.json"}
+    assert keys >= {
+        "repo/scorer/config.pbtxt",
+        "repo/scorer/2/model.onnx",
+        "repo/scorer/2/metrics.json",
+    }
     config = s3.get_object(Bucket="models", Key="repo/scorer/config.pbtxt")["Body"].read().decode()
     assert 'platform: "onnxruntime_onnx"' in config and "dims: [ 39 ]" in config
     assert "dynamic_batching" in config and "max_batch_size: 1024" in config
@@ -58,20 +78,38 @@ def test_train_publish_fetch_and_reproduce(
     assert head["Metadata"]["sha256"] == result["artifact"]["sha256"]
 
     model = tmp_path / "fetched" / "model.onnx"
-    assert main(["fetch", "--uri", result["artifact"]["uri"], "--dest", str(model),
-                 "--sha256", result["artifact"]["sha256"]]) == 0
+    assert (
+        main(
+            [
+                "fetch",
+                "--uri",
+                result["artifact"]["uri"],
+                "--dest",
+                str(model),
+                "--sha256",
+                result["artifact"]["sha256"],
+            ]
+        )
+        == 0
+    )
     assert _last_json(capsys.readouterr().out)["verified"] is True
 
     # ONNX Runtime on the downloaded model reproduces the reported test metrics
     data = validate(small_frame, DatasetSchema(SCORING_FEATURES, "label", Task.BINARY))
     test_rows = split_dataset(data, seed=5).test
-    metrics = evaluate(Task.BINARY, data.labels[test_rows], run_onnx(model, data.features[test_rows]))
+    metrics = evaluate(
+        Task.BINARY, data.labels[test_rows], run_onnx(model, data.features[test_rows])
+    )
     assert metrics["accuracy"] == pytest.approx(result["metrics"]["test"]["accuracy"], abs=1e-6)
     assert metrics["rocAuc"] == pytest.approx(result["metrics"]["test"]["rocAuc"], abs=1e-5)
 
     # a tampered artifact is refused, and nothing is written where it would land
-    s3.put_object(Bucket="models", Key="repo/scorer/2/model.onnx", Body=model.read_bytes() + b"x",
-                  Metadata={"sha256": result["artifact"]["sha256"]})
+    s3.put_object(
+        Bucket="models",
+        Key="repo/scorer/2/model.onnx",
+        Body=model.read_bytes() + b"x",
+        Metadata={"sha256": result["artifact"]["sha256"]},
+    )
     tampered = tmp_path / "tampered" / "model.onnx"
     code = main(["fetch", "--uri", result["artifact"]["uri"], "--dest", str(tampered)])
     assert code == 5
@@ -83,8 +121,22 @@ def test_gate_failure_exits_3_and_still_writes_the_model(
     small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "repo"
-    code = main(["train", "--dataset", str(small_csv), "--model", "scorer", "--version", "1",
-                 "--output", str(repo), "--min-accuracy", "0.99", *TRAIN])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            str(small_csv),
+            "--model",
+            "scorer",
+            "--version",
+            "1",
+            "--output",
+            str(repo),
+            "--min-accuracy",
+            "0.99",
+            *TRAIN,
+        ]
+    )
     result = _last_json(capsys.readouterr().out)
     assert code == 3
     assert result["gate"]["passed"] is False
@@ -95,15 +147,18 @@ def test_gate_failure_exits_3_and_still_writes_the_model(
     assert stored["sha256"] == result["artifact"]["sha256"]
 
 
-def test_fetch_without_any_sha256_is_refused(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_fetch_without_any_sha256_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     artifact = tmp_path / "model.onnx"
     artifact.write_bytes(b"not verified")
     assert main(["fetch", "--uri", str(artifact), "--dest", str(tmp_path / "out")]) == 2
     assert "pass --sha256" in capsys.readouterr().err
 
 
-def test_multiclass_and_regression_tasks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_multiclass_and_regression_tasks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1500, 3)).astype(np.float32)
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
@@ -112,24 +167,66 @@ def test_multiclass_and_regression_tasks(tmp_path: Path, capsys: pytest.CaptureF
     path = tmp_path / "table.jsonl"
     frame.to_json(path, orient="records", lines=True)
 
-    code = main(["train", "--dataset", str(path), "--model", "classes", "--version", "1",
-                 "--output", str(tmp_path / "repo"), "--task", "multiclass",
-                 "--label-column", "cls", "--features", "a,b,c", "--min-accuracy", "0.8", *TRAIN])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            str(path),
+            "--model",
+            "classes",
+            "--version",
+            "1",
+            "--output",
+            str(tmp_path / "repo"),
+            "--task",
+            "multiclass",
+            "--label-column",
+            "cls",
+            "--features",
+            "a,b,c",
+            "--min-accuracy",
+            "0.8",
+            *TRAIN,
+        ]
+    )
     result = _last_json(capsys.readouterr().out)
     assert code == 0, result
     config = (tmp_path / "repo" / "classes" / "config.pbtxt").read_text()
     assert "dims: [ 3 ]" in config  # output width = 3 classes
 
-    code = main(["train", "--dataset", str(path), "--model", "amount", "--version", "1",
-                 "--output", str(tmp_path / "repo"), "--task", "regression", "--label-column", "y",
-                 "--features", "a,c", "--tolerance", "2.0", "--min-accuracy", "0.5", *TRAIN])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            str(path),
+            "--model",
+            "amount",
+            "--version",
+            "1",
+            "--output",
+            str(tmp_path / "repo"),
+            "--task",
+            "regression",
+            "--label-column",
+            "y",
+            "--features",
+            "a,c",
+            "--tolerance",
+            "2.0",
+            "--min-accuracy",
+            "0.5",
+            *TRAIN,
+        ]
+    )
     result = _last_json(capsys.readouterr().out)
     assert code == 0, result
     assert {"accuracy", "rmse", "mae"} <= set(result["metrics"]["test"])
 
 
 def test_parity_failure_exits_4_and_publishes_nothing(
-    small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    small_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from modelrollout_trainer import job
@@ -140,8 +237,20 @@ def test_parity_failure_exits_4_and_publishes_nothing(
 
     monkeypatch.setattr(job, "check_parity", differs)
     repo = tmp_path / "repo"
-    code = main(["train", "--dataset", str(small_csv), "--model", "scorer", "--version", "1",
-                 "--output", str(repo), *TRAIN])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            str(small_csv),
+            "--model",
+            "scorer",
+            "--version",
+            "1",
+            "--output",
+            str(repo),
+            *TRAIN,
+        ]
+    )
     result = _last_json(capsys.readouterr().out)
     assert code == 4
     assert result["error"]["exitCode"] == 4
@@ -152,13 +261,44 @@ def test_evaluate_command_scores_a_dataset_with_the_exported_model(
     small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "repo"
-    assert main(["train", "--dataset", str(small_csv), "--model", "scorer", "--version", "1",
-                 "--output", str(repo), *TRAIN]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                str(small_csv),
+                "--model",
+                "scorer",
+                "--version",
+                "1",
+                "--output",
+                str(repo),
+                *TRAIN,
+            ]
+        )
+        == 0
+    )
     sha256 = _last_json(capsys.readouterr().out)["artifact"]["sha256"]
     model = repo / "scorer" / "1" / "model.onnx"
-    assert main(["evaluate", "--model-uri", str(model), "--dataset", str(small_csv),
-                 "--sha256", sha256]) == 0
+    assert (
+        main(
+            ["evaluate", "--model-uri", str(model), "--dataset", str(small_csv), "--sha256", sha256]
+        )
+        == 0
+    )
     evaluated = _last_json(capsys.readouterr().out)
     assert evaluated["rows"] == 4000 and 0.7 < evaluated["metrics"]["accuracy"] <= 1.0
-    assert main(["evaluate", "--model-uri", str(model), "--dataset", str(small_csv),
-                 "--sha256", "0" * 64]) == 5
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model-uri",
+                str(model),
+                "--dataset",
+                str(small_csv),
+                "--sha256",
+                "0" * 64,
+            ]
+        )
+        == 5
+    )

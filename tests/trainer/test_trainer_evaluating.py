@@ -69,8 +69,9 @@ def test_accuracy_counts_threshold_decisions(case: tuple[np.ndarray, np.ndarray]
 def test_log_loss_matches_definition(case: tuple[np.ndarray, np.ndarray]) -> None:
     labels, scores = case
     clipped = np.clip(scores, 1e-7, 1 - 1e-7)
-    expected = -np.mean([math.log(p if y == 1 else 1 - p) for y, p in zip(labels, clipped,
-                                                                          strict=True)])
+    expected = -np.mean(
+        [math.log(p if y == 1 else 1 - p) for y, p in zip(labels, clipped, strict=True)]
+    )
     assert log_loss(Task.BINARY, labels, scores) == pytest.approx(expected, rel=1e-9)
 
 

@@ -15,13 +15,15 @@ from modelrollout_trainer.schema import Task
 
 def _head(task: Task, outputs: int, features: int = 5) -> ScoringHead:
     torch.manual_seed(0)
-    mlp = TabularMLP(np.full(features, 0.5, np.float32), np.full(features, 2.0, np.float32),
-                     (8, 4), outputs)
+    mlp = TabularMLP(
+        np.full(features, 0.5, np.float32), np.full(features, 2.0, np.float32), (8, 4), outputs
+    )
     return ScoringHead(mlp, task, target_mean=10.0, target_std=3.0).eval()
 
 
-@pytest.mark.parametrize(("task", "outputs"), [(Task.BINARY, 1), (Task.MULTICLASS, 3),
-                                               (Task.REGRESSION, 1)])
+@pytest.mark.parametrize(
+    ("task", "outputs"), [(Task.BINARY, 1), (Task.MULTICLASS, 3), (Task.REGRESSION, 1)]
+)
 def test_export_has_contract_io_and_dynamic_batch(tmp_path: Path, task: Task, outputs: int) -> None:
     path = tmp_path / "model.onnx"
     export_onnx(_head(task, outputs), 5, path)
@@ -31,7 +33,9 @@ def test_export_has_contract_io_and_dynamic_batch(tmp_path: Path, task: Task, ou
     assert (out.name, out.type) == ("score", "tensor(float)")
     assert isinstance(inp.shape[0], str) and inp.shape[1] == 5
     for batch in (1, 7, 300):
-        scores = run_onnx(path, np.random.default_rng(batch).normal(size=(batch, 5)).astype(np.float32))
+        scores = run_onnx(
+            path, np.random.default_rng(batch).normal(size=(batch, 5)).astype(np.float32)
+        )
         assert scores.shape == (batch, outputs)
     if task is Task.MULTICLASS:
         np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-6)

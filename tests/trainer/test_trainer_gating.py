@@ -24,7 +24,10 @@ def test_passes_exactly_when_every_bound_holds(
 def test_reasons_name_metric_value_and_limit() -> None:
     gate = Gate.from_limits(Task.BINARY, min_accuracy=0.9, max_ece=0.05)
     verdict = judge(gate, {"accuracy": 0.8512, "ece": 0.07})
-    assert verdict.reasons == ["test accuracy 0.8512 < minimum 0.9", "test ece 0.0700 > maximum 0.05"]
+    assert verdict.reasons == [
+        "test accuracy 0.8512 < minimum 0.9",
+        "test ece 0.0700 > maximum 0.05",
+    ]
 
 
 def test_no_bounds_passes() -> None:
@@ -36,12 +39,15 @@ def test_missing_metric_fails() -> None:
     assert not verdict.passed and "rocAuc is not available" in verdict.reasons[0]
 
 
-@pytest.mark.parametrize(("task", "limits", "message"), [
-    (Task.MULTICLASS, {"min_roc_auc": 0.8}, "binary models only"),
-    (Task.REGRESSION, {"max_ece": 0.1}, "does not apply to regression"),
-    (Task.BINARY, {"min_accuracy": 1.5}, r"--min-accuracy must be in \[0, 1\]"),
-    (Task.BINARY, {"max_log_loss": -1.0}, "must not be negative"),
-])
+@pytest.mark.parametrize(
+    ("task", "limits", "message"),
+    [
+        (Task.MULTICLASS, {"min_roc_auc": 0.8}, "binary models only"),
+        (Task.REGRESSION, {"max_ece": 0.1}, "does not apply to regression"),
+        (Task.BINARY, {"min_accuracy": 1.5}, r"--min-accuracy must be in \[0, 1\]"),
+        (Task.BINARY, {"max_log_loss": -1.0}, "must not be negative"),
+    ],
+)
 def test_limits_that_cannot_apply_are_usage_errors(
     task: Task, limits: dict[str, float], message: str
 ) -> None:

@@ -18,19 +18,27 @@ from modelrollout_trainer.reporting import (
 def _result(reasons: list[str]) -> dict[str, object]:
     metrics = {"accuracy": 0.9, "rocAuc": 0.95, "logLoss": 0.25, "ece": 0.02}
     return success_result(
-        model="scorer", version=2, artifact_uri="s3://models/repo/scorer/2/model.onnx",
-        sha256="a" * 64, repository="s3://models/repo",
+        model="scorer",
+        version=2,
+        artifact_uri="s3://models/repo/scorer/2/model.onnx",
+        sha256="a" * 64,
+        repository="s3://models/repo",
         metrics={"train": metrics, "validation": metrics, "test": metrics},
-        gate_passed=not reasons, gate_reasons=reasons, training={"device": "cpu"},
+        gate_passed=not reasons,
+        gate_reasons=reasons,
+        training={"device": "cpu"},
     )
 
 
 def test_result_has_the_contract_shape() -> None:
     result = _result([])
     assert set(result) >= {"model", "version", "artifact", "metrics", "gate"}
-    assert result["artifact"] == {"uri": "s3://models/repo/scorer/2/model.onnx",
-                                  "sha256": "a" * 64, "format": "onnx",
-                                  "repository": "s3://models/repo"}
+    assert result["artifact"] == {
+        "uri": "s3://models/repo/scorer/2/model.onnx",
+        "sha256": "a" * 64,
+        "format": "onnx",
+        "repository": "s3://models/repo",
+    }
     assert result["gate"] == {"passed": True, "reasons": []}
 
 

@@ -15,9 +15,14 @@ def test_split_is_a_deterministic_partition(count: int, seed: int) -> None:
     parts = np.concatenate([split.train, split.validation, split.test])
     assert sorted(parts.tolist()) == list(range(count))
     again = split_indices(count, seed)
-    assert all(np.array_equal(a, b) for a, b in zip(
-        (split.train, split.validation, split.test),
-        (again.train, again.validation, again.test), strict=True))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            (split.train, split.validation, split.test),
+            (again.train, again.validation, again.test),
+            strict=True,
+        )
+    )
 
 
 @given(st.lists(st.integers(0, 3), min_size=30, max_size=400), st.integers(0, 1000))

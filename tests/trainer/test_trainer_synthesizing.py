@@ -43,8 +43,9 @@ def test_label_noise_flips_about_that_share() -> None:
     assert abs(float((clean["label"] != noisy["label"]).mean()) - 0.2) < 0.015
 
 
-@pytest.mark.parametrize("spec", [{"rows": 0}, {"rows": 5, "label_noise": 0.7},
-                                  {"rows": 5, "shift": -0.1}])
+@pytest.mark.parametrize(
+    "spec", [{"rows": 0}, {"rows": 5, "label_noise": 0.7}, {"rows": 5, "shift": -0.1}]
+)
 def test_knobs_are_checked(spec: dict[str, float]) -> None:
     with pytest.raises(UsageError):
         SynthSpec(**spec)  # type: ignore[arg-type]
@@ -53,9 +54,14 @@ def test_knobs_are_checked(spec: dict[str, float]) -> None:
 def _clean_accuracy(spec: SynthSpec, clean_features: np.ndarray, clean_labels: np.ndarray) -> float:
     data = validate(synthesize(spec), SCHEMA)
     split = split_indices(data.rows, 0, strata=data.labels.astype(np.int64))
-    model = train(Task.BINARY, 2, (data.features[split.train], data.labels[split.train]),
-                  (data.features[split.validation], data.labels[split.validation]),
-                  Hyperparameters(epochs=25, batch_size=512), torch.device("cpu"))
+    model = train(
+        Task.BINARY,
+        2,
+        (data.features[split.train], data.labels[split.train]),
+        (data.features[split.validation], data.labels[split.validation]),
+        Hyperparameters(epochs=25, batch_size=512),
+        torch.device("cpu"),
+    )
     return evaluate(Task.BINARY, clean_labels, predict(model.head, clean_features))["accuracy"]
 
 

@@ -90,23 +90,40 @@ def test_too_few_rows_of_a_class() -> None:
 def test_multiclass_labels_must_be_class_indices() -> None:
     frame = _frame()
     frame["label"] = (np.arange(60) % 3).astype(float)
-    assert validate(frame, DatasetSchema(SCORING_FEATURES, "label", Task.MULTICLASS)).num_classes == 3
+    assert (
+        validate(frame, DatasetSchema(SCORING_FEATURES, "label", Task.MULTICLASS)).num_classes == 3
+    )
     frame.loc[5, "label"] = 1.5
     with pytest.raises(DatasetError, match=r"row 6: 1.5 is not a class index"):
         validate(frame, DatasetSchema(SCORING_FEATURES, "label", Task.MULTICLASS))
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda f: f.drop(columns=["label"]), "missing required column(s): 'label'"),
-    (lambda f: f.assign(label=0), "all 60 rows are class 0"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.drop(columns=["label"]), "missing required column(s): 'label'"),
+        (lambda f: f.assign(label=0), "all 60 rows are class 0"),
+    ],
+)
 def test_train_command_exits_2_naming_the_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], mutate: object, message: str
 ) -> None:
     path = tmp_path / "bad.parquet"
     mutate(_frame()).to_parquet(path)  # type: ignore[operator]
-    code = main(["train", "--dataset", str(path), "--model", "scorer", "--version", "1",
-                 "--output", str(tmp_path / "repo"), "--quiet"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            str(path),
+            "--model",
+            "scorer",
+            "--version",
+            "1",
+            "--output",
+            str(tmp_path / "repo"),
+            "--quiet",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 2
     assert message in err
@@ -114,8 +131,22 @@ def test_train_command_exits_2_naming_the_problem(
     assert not (tmp_path / "repo").exists()
 
 
-def test_unknown_extension_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["train", "--dataset", str(tmp_path / "data.xlsx"), "--model", "scorer",
-                 "--version", "1", "--output", str(tmp_path), "--quiet"])
+def test_unknown_extension_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "train",
+            "--dataset",
+            str(tmp_path / "data.xlsx"),
+            "--model",
+            "scorer",
+            "--version",
+            "1",
+            "--output",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert code == 2
     assert "cannot tell the format" in capsys.readouterr().err

@@ -18,7 +18,9 @@ def _hidden(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not widths or any(w < 1 for w in widths):
         raise argparse.ArgumentTypeError(f"expected positive layer widths, got {text!r}")
     return widths
@@ -32,8 +34,11 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--output", required=True, help="repository root: local directory or s3://")
     p.add_argument("--task", choices=[t.value for t in Task], default=Task.BINARY.value)
     p.add_argument("--label-column", default=LABEL_COLUMN)
-    p.add_argument("--features", default="scoring",
-                   help="'scoring' (the 39 declared columns), 'all', or a comma list")
+    p.add_argument(
+        "--features",
+        default="scoring",
+        help="'scoring' (the 39 declared columns), 'all', or a comma list",
+    )
     p.add_argument("--min-accuracy", type=float, help="gate: minimum test accuracy")
     p.add_argument("--min-roc-auc", type=float, help="gate: minimum test ROC AUC (binary)")
     p.add_argument("--max-log-loss", type=float, help="gate: maximum test log loss")
@@ -46,12 +51,19 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--seed", type=int, default=0, help="seeds the split, init and shuffling")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default min(CPUs, 4))")
-    p.add_argument("--tolerance", type=float, default=0.5,
-                   help="regression: |prediction - label| that counts as correct")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.5,
+        help="regression: |prediction - label| that counts as correct",
+    )
     p.add_argument("--max-batch-size", type=int, default=1024, help="Triton max_batch_size")
     p.add_argument("--quiet", action="store_true", help="no progress lines or metrics table")
-    p.add_argument("--termination-log", default=str(commands.TERMINATION_LOG),
-                   help="written when it exists (Kubernetes)")
+    p.add_argument(
+        "--termination-log",
+        default=str(commands.TERMINATION_LOG),
+        help="written when it exists (Kubernetes)",
+    )
     p.set_defaults(handler=commands.run_train)
 
 
@@ -61,27 +73,47 @@ def _add_synth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--output", required=True, help=".csv, .jsonl or .parquet; local or s3://")
     p.add_argument("--seed", type=int, default=0, help="seeds the sample")
     p.add_argument("--rule-seed", type=int, default=0, help="seeds the hidden labelling rule")
-    p.add_argument("--label-noise", type=float, default=0.0,
-                   help="probability of flipping each label (0..0.5)")
-    p.add_argument("--shift", type=float, default=0.0,
-                   help="invert labels for the segment ctx_0 < SHIFT (0..1)")
+    p.add_argument(
+        "--label-noise", type=float, default=0.0, help="probability of flipping each label (0..0.5)"
+    )
+    p.add_argument(
+        "--shift",
+        type=float,
+        default=0.0,
+        help="invert labels for the segment ctx_0 < SHIFT (0..1)",
+    )
     p.set_defaults(handler=commands.run_synth)
 
 
 def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("build-dataset",
-                       help="join the gateway's prediction log and feedback into a training set")
-    p.add_argument("--log", required=True, action="append", dest="logs",
-                   help="a prediction-log directory or .jsonl file (repeatable)")
+    p = sub.add_parser(
+        "build-dataset", help="join the gateway's prediction log and feedback into a training set"
+    )
+    p.add_argument(
+        "--log",
+        required=True,
+        action="append",
+        dest="logs",
+        help="a prediction-log directory or .jsonl file (repeatable)",
+    )
     p.add_argument("--model", required=True)
-    p.add_argument("--version", action="append", dest="versions",
-                   help="only predictions of this version (repeatable)")
+    p.add_argument(
+        "--version",
+        action="append",
+        dest="versions",
+        help="only predictions of this version (repeatable)",
+    )
     p.add_argument("--output", required=True, help=".csv, .jsonl or .parquet; local or s3://")
-    p.add_argument("--feature-names", default="auto",
-                   help="'auto' (scoring names for 39 features, else f_0..), 'generic', "
-                        "or a comma list")
-    p.add_argument("--include-unlabelled", action="store_true",
-                   help="keep rows with no feedback yet (empty label)")
+    p.add_argument(
+        "--feature-names",
+        default="auto",
+        help="'auto' (scoring names for 39 features, else f_0..), 'generic', or a comma list",
+    )
+    p.add_argument(
+        "--include-unlabelled",
+        action="store_true",
+        help="keep rows with no feedback yet (empty label)",
+    )
     p.set_defaults(handler=commands.run_build)
 
 

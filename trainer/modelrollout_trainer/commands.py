@@ -39,15 +39,31 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         task = Task(args.task)
         request = TrainRequest(
-            dataset=args.dataset, model=args.model, version=args.version, output=args.output,
-            task=task, label_column=args.label_column, features=args.features,
-            gate=Gate.from_limits(task, min_accuracy=args.min_accuracy,
-                                  min_roc_auc=args.min_roc_auc, max_log_loss=args.max_log_loss,
-                                  max_ece=args.max_ece),
+            dataset=args.dataset,
+            model=args.model,
+            version=args.version,
+            output=args.output,
+            task=task,
+            label_column=args.label_column,
+            features=args.features,
+            gate=Gate.from_limits(
+                task,
+                min_accuracy=args.min_accuracy,
+                min_roc_auc=args.min_roc_auc,
+                max_log_loss=args.max_log_loss,
+                max_ece=args.max_ece,
+            ),
             hyperparameters=Hyperparameters(
-                epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                hidden=tuple(args.hidden), patience=args.patience, seed=args.seed),
-            device=args.device, threads=args.threads, tolerance=args.tolerance,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                hidden=tuple(args.hidden),
+                patience=args.patience,
+                seed=args.seed,
+            ),
+            device=args.device,
+            threads=args.threads,
+            tolerance=args.tolerance,
             serving=ServingConfig(max_batch_size=args.max_batch_size),
         )
         outcome = run_training_job(request, show_progress=not args.quiet)
@@ -55,8 +71,10 @@ def run_train(args: argparse.Namespace) -> int:
         if not isinstance(error, TrainerError):
             log.exception("training failed")
         code = _fail(error)
-        emit(error_result(args.model, args.version, code, str(error)),
-             termination_log=termination_log)
+        emit(
+            error_result(args.model, args.version, code, str(error)),
+            termination_log=termination_log,
+        )
         return code
     emit(outcome.result, termination_log=termination_log)
     return outcome.exit_code
@@ -68,14 +86,24 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         detect_format(args.output)
-        spec = SynthSpec(rows=args.rows, seed=args.seed, rule_seed=args.rule_seed,
-                         label_noise=args.label_noise, shift=args.shift)
+        spec = SynthSpec(
+            rows=args.rows,
+            seed=args.seed,
+            rule_seed=args.rule_seed,
+            label_noise=args.label_noise,
+            shift=args.shift,
+        )
         frame = synthesize(spec)
         write_table(frame, args.output)
     except TrainerError as error:
         return _fail(error)
-    _print_json({"output": args.output, "rows": len(frame),
-                 "positiveShare": round(float(frame["label"].mean()), 4)})
+    _print_json(
+        {
+            "output": args.output,
+            "rows": len(frame),
+            "positiveShare": round(float(frame["label"].mean()), 4),
+        }
+    )
     return EXIT_OK
 
 
@@ -87,14 +115,17 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         detect_format(args.output)
         stats = BuildStats()
-        joined = join_records(read_records(log_files(args.logs), stats), args.model,
-                              args.versions, stats)
+        joined = join_records(
+            read_records(log_files(args.logs), stats), args.model, args.versions, stats
+        )
         if joined.width == 0:
             raise DatasetError(f"prediction log has no usable predictions of model {args.model!r}")
         frame = to_frame(joined, args.feature_names, args.include_unlabelled)
         if frame.empty:
-            raise DatasetError(f"none of {stats.predictions} predictions has feedback yet; "
-                               "pass --include-unlabelled to keep them")
+            raise DatasetError(
+                f"none of {stats.predictions} predictions has feedback yet; "
+                "pass --include-unlabelled to keep them"
+            )
         write_table(frame, args.output)
     except TrainerError as error:
         return _fail(error)
@@ -109,8 +140,14 @@ def run_fetch(args: argparse.Namespace) -> int:
         sha256 = fetch_verified(args.uri, Path(args.dest), expected_sha256=args.sha256)
     except TrainerError as error:
         return _fail(error)
-    _print_json({"uri": args.uri, "path": str(Path(args.dest).resolve()), "sha256": sha256,
-                 "verified": True})
+    _print_json(
+        {
+            "uri": args.uri,
+            "path": str(Path(args.dest).resolve()),
+            "sha256": sha256,
+            "verified": True,
+        }
+    )
     return EXIT_OK
 
 
@@ -125,8 +162,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         task = Task(args.task)
         frame = read_table(args.dataset)
-        features = resolve_features(args.features, [str(c) for c in frame.columns],
-                                    args.label_column)
+        features = resolve_features(
+            args.features, [str(c) for c in frame.columns], args.label_column
+        )
         data = validate(frame, DatasetSchema(features, args.label_column, task))
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "model.onnx"
@@ -138,6 +176,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         metrics = evaluate(task, data.labels, scores, args.tolerance)
     except TrainerError as error:
         return _fail(error)
-    _print_json({"model": args.model_uri, "dataset": args.dataset, "rows": data.rows,
-                 "metrics": {k: round(v, 6) for k, v in metrics.items()}})
+    _print_json(
+        {
+            "model": args.model_uri,
+            "dataset": args.dataset,
+            "rows": data.rows,
+            "metrics": {k: round(v, 6) for k, v in metrics.items()},
+        }
+    )
     return EXIT_OK

@@ -73,15 +73,20 @@ def expected_calibration_error(
     probabilities = _class_probabilities(task, scores)
     y = np.asarray(labels).reshape(-1).astype(np.int64)
     # binary predicts class 1 at p >= 0.5, as the gateway does; argmax would pick 0 on a tie
-    predicted = ((probabilities[:, 1] >= 0.5).astype(np.int64) if task is Task.BINARY
-                 else probabilities.argmax(axis=1))
+    predicted = (
+        (probabilities[:, 1] >= 0.5).astype(np.int64)
+        if task is Task.BINARY
+        else probabilities.argmax(axis=1)
+    )
     confidence = probabilities.max(axis=1)
     correct = (predicted == y).astype(np.float64)
     # bin edges (0, 1/b], ..., a confidence of exactly 0 falls in the first bin
     index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
     counts = np.bincount(index, minlength=bins)
-    gap = np.abs(np.bincount(index, weights=correct, minlength=bins)
-                 - np.bincount(index, weights=confidence, minlength=bins))
+    gap = np.abs(
+        np.bincount(index, weights=correct, minlength=bins)
+        - np.bincount(index, weights=confidence, minlength=bins)
+    )
     return float(gap.sum() / max(int(counts.sum()), 1))
 
 

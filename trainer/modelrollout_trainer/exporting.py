@@ -33,9 +33,14 @@ def export_onnx(head: ScoringHead, num_features: int, path: Path) -> None:
         # the TorchScript exporter warns that it is legacy; it needs no onnxscript
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            head, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            head,
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            opset_version=OPSET, dynamo=False,
+            opset_version=OPSET,
+            dynamo=False,
         )
     onnx.checker.check_model(str(path))
 
@@ -48,11 +53,12 @@ def session(path: Path, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(path: Path, features: npt.NDArray[np.float32],
-             batch_size: int = 65_536) -> npt.NDArray[np.float32]:
+def run_onnx(
+    path: Path, features: npt.NDArray[np.float32], batch_size: int = 65_536
+) -> npt.NDArray[np.float32]:
     sess = session(path, threads=0)
     outputs = [
-        np.asarray(sess.run([OUTPUT_NAME], {INPUT_NAME: features[i:i + batch_size]})[0])
+        np.asarray(sess.run([OUTPUT_NAME], {INPUT_NAME: features[i : i + batch_size]})[0])
         for i in range(0, features.shape[0], batch_size)
     ]
     return np.concatenate(outputs).astype(np.float32)
@@ -65,8 +71,12 @@ def max_abs_difference(expected: npt.ArrayLike, actual: npt.ArrayLike) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
-def check_parity(head: ScoringHead, path: Path, features: npt.NDArray[np.float32],
-                 tolerance: float = PARITY_TOLERANCE) -> float:
+def check_parity(
+    head: ScoringHead,
+    path: Path,
+    features: npt.NDArray[np.float32],
+    tolerance: float = PARITY_TOLERANCE,
+) -> float:
     """ONNX Runtime must reproduce the PyTorch scores on `features`; return the max abs diff."""
     difference = max_abs_difference(predict(head, features), run_onnx(path, features))
     log.info("parity", extra={"fields": {"rows": features.shape[0], "max_abs_diff": difference}})

@@ -41,8 +41,11 @@ class Gate:
             if value is None:
                 continue
             if value != value or value < 0 or (unit and value > 1):
-                raise UsageError(f"{flag} must be in [0, 1], got {value}" if unit
-                                 else f"{flag} must not be negative, got {value}")
+                raise UsageError(
+                    f"{flag} must be in [0, 1], got {value}"
+                    if unit
+                    else f"{flag} must not be negative, got {value}"
+                )
             if metric == "rocAuc" and task is not Task.BINARY:
                 raise UsageError(f"{flag} applies to binary models only, not {task.value}")
             if metric in ("logLoss", "ece") and task is Task.REGRESSION:

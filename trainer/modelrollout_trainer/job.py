@@ -88,8 +88,9 @@ def _training_summary(trained: TrainedModel, parity: float) -> dict[str, Any]:
     }
 
 
-def run_training_job(request: TrainRequest, *, stderr: TextIO | None = None,
-                     show_progress: bool = True) -> JobOutcome:
+def run_training_job(
+    request: TrainRequest, *, stderr: TextIO | None = None, show_progress: bool = True
+) -> JobOutcome:
     """Run the whole job; raise a TrainerError (with its exit code) when it cannot finish."""
     err = stderr or sys.stderr
     hp = request.hyperparameters
@@ -98,36 +99,59 @@ def run_training_job(request: TrainRequest, *, stderr: TextIO | None = None,
     layout = EntryLayout(request.model, request.version)
 
     frame = read_table(request.dataset)
-    features = resolve_features(request.features, [str(c) for c in frame.columns],
-                                request.label_column)
+    features = resolve_features(
+        request.features, [str(c) for c in frame.columns], request.label_column
+    )
     data = validate(frame, DatasetSchema(features, request.label_column, request.task))
     del frame
     split = split_dataset(data, hp.seed)
-    log.info("split", extra={"fields": {"train": split.train.size,
-                                        "validation": split.validation.size,
-                                        "test": split.test.size, "device": str(device)}})
+    log.info(
+        "split",
+        extra={
+            "fields": {
+                "train": split.train.size,
+                "validation": split.validation.size,
+                "test": split.test.size,
+                "device": str(device),
+            }
+        },
+    )
 
     def on_epoch(record: Any) -> None:
         if show_progress:
             print(progress.epoch_line(record, hp.epochs), file=err, flush=True)
 
     trained = train(
-        data.task, data.num_classes,
+        data.task,
+        data.num_classes,
         (data.features[split.train], data.labels[split.train]),
         (data.features[split.validation], data.labels[split.validation]),
-        hp, device, tolerance=request.tolerance, on_epoch=on_epoch,
+        hp,
+        device,
+        tolerance=request.tolerance,
+        on_epoch=on_epoch,
     )
     metrics = {
-        name: evaluate(data.task, data.labels[rows], predict(trained.head, data.features[rows]),
-                       request.tolerance)
-        for name, rows in (("train", split.train), ("validation", split.validation),
-                           ("test", split.test))
+        name: evaluate(
+            data.task,
+            data.labels[rows],
+            predict(trained.head, data.features[rows]),
+            request.tolerance,
+        )
+        for name, rows in (
+            ("train", split.train),
+            ("validation", split.validation),
+            ("test", split.test),
+        )
     }
     verdict = judge(request.gate, metrics["test"])
     if show_progress:
         print(progress.metrics_table(metrics), file=err)
-        print("gate: " + ("passed" if verdict.passed else "FAILED: " + "; ".join(verdict.reasons)),
-              file=err, flush=True)
+        print(
+            "gate: " + ("passed" if verdict.passed else "FAILED: " + "; ".join(verdict.reasons)),
+            file=err,
+            flush=True,
+        )
 
     with tempfile.TemporaryDirectory(prefix="modelrollout-trainer-") as tmp:
         staging = Path(tmp)
@@ -135,26 +159,46 @@ def run_training_job(request: TrainRequest, *, stderr: TextIO | None = None,
         export_onnx(trained.head, len(data.feature_names), onnx_path)
         parity = check_parity(trained.head, onnx_path, data.features[split.test])
         sha256 = sha256_file(onnx_path)
-        config = render_config(request.model, len(data.feature_names),
-                               output_width(data.task, data.num_classes), request.serving)
+        config = render_config(
+            request.model,
+            len(data.feature_names),
+            output_width(data.task, data.num_classes),
+            request.serving,
+        )
         metrics_document = {
-            "model": request.model, "version": request.version, "task": data.task.value,
-            "features": list(data.feature_names), "label": request.label_column,
-            "numClasses": data.num_classes, "dataset": request.dataset, "sha256": sha256,
-            "metrics": metrics, "gate": {"passed": verdict.passed, "reasons": verdict.reasons},
+            "model": request.model,
+            "version": request.version,
+            "task": data.task.value,
+            "features": list(data.feature_names),
+            "label": request.label_column,
+            "numClasses": data.num_classes,
+            "dataset": request.dataset,
+            "sha256": sha256,
+            "metrics": metrics,
+            "gate": {"passed": verdict.passed, "reasons": verdict.reasons},
             "training": _training_summary(trained, parity),
-            "hyperparameters": {"epochs": hp.epochs, "batchSize": hp.batch_size,
-                                "learningRate": hp.learning_rate, "hidden": list(hp.hidden),
-                                "patience": hp.patience, "seed": hp.seed},
+            "hyperparameters": {
+                "epochs": hp.epochs,
+                "batchSize": hp.batch_size,
+                "learningRate": hp.learning_rate,
+                "hidden": list(hp.hidden),
+                "patience": hp.patience,
+                "seed": hp.seed,
+            },
         }
         write_entry(staging, layout, onnx_path, config, metrics_document)
         _publish(staging, layout, request.output, sha256)
 
     repository = request.output if is_s3(request.output) else str(Path(request.output).resolve())
     result = success_result(
-        model=request.model, version=request.version,
-        artifact_uri=join_uri(repository, layout.model_file), sha256=sha256,
-        repository=repository, metrics=metrics, gate_passed=verdict.passed,
-        gate_reasons=verdict.reasons, training=_training_summary(trained, parity),
+        model=request.model,
+        version=request.version,
+        artifact_uri=join_uri(repository, layout.model_file),
+        sha256=sha256,
+        repository=repository,
+        metrics=metrics,
+        gate_passed=verdict.passed,
+        gate_reasons=verdict.reasons,
+        training=_training_summary(trained, parity),
     )
     return JobOutcome(result, EXIT_OK if verdict.passed else EXIT_GATE_FAILED)

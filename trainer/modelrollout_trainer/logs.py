@@ -22,11 +22,17 @@ class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = dict(getattr(record, "fields", {}) or {})
         if self._as_json:
-            payload = {"level": record.levelname.lower(), "logger": record.name,
-                       "event": record.getMessage(), **fields}
+            payload = {
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "event": record.getMessage(),
+                **fields,
+            }
             return json.dumps(payload, default=str)
         pairs = " ".join(f"{key}={value}" for key, value in fields.items())
-        return f"{record.levelname.lower():<7} {record.getMessage()}" + (f" {pairs}" if pairs else "")
+        return f"{record.levelname.lower():<7} {record.getMessage()}" + (
+            f" {pairs}" if pairs else ""
+        )
 
 
 def configure(verbosity: int = 0, as_json: bool = False) -> None:

@@ -52,8 +52,9 @@ class ScoringHead(nn.Module):
     regression: the target back in its own units, [N, 1].
     """
 
-    def __init__(self, mlp: TabularMLP, task: Task, target_mean: float = 0.0,
-                 target_std: float = 1.0) -> None:
+    def __init__(
+        self, mlp: TabularMLP, task: Task, target_mean: float = 0.0, target_std: float = 1.0
+    ) -> None:
         super().__init__()
         self.mlp = mlp
         self.task = task

@@ -9,9 +9,11 @@ from .training import EpochRecord
 
 def epoch_line(record: EpochRecord, epochs: int) -> str:
     width = len(str(epochs))
-    return (f"epoch {record.epoch:>{width}}/{epochs}  loss {record.train_loss:.4f}  "
-            f"val_loss {record.validation_loss:.4f}  val_acc {record.validation_accuracy:.4f}  "
-            f"{record.samples_per_second:,.0f} samples/s  {record.elapsed_seconds:.1f}s")
+    return (
+        f"epoch {record.epoch:>{width}}/{epochs}  loss {record.train_loss:.4f}  "
+        f"val_loss {record.validation_loss:.4f}  val_acc {record.validation_accuracy:.4f}  "
+        f"{record.samples_per_second:,.0f} samples/s  {record.elapsed_seconds:.1f}s"
+    )
 
 
 def metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:

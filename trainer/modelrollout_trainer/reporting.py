@@ -38,8 +38,12 @@ def success_result(
     result: dict[str, Any] = {
         "model": model,
         "version": version,
-        "artifact": {"uri": artifact_uri, "sha256": sha256, "format": "onnx",
-                     "repository": repository},
+        "artifact": {
+            "uri": artifact_uri,
+            "sha256": sha256,
+            "format": "onnx",
+            "repository": repository,
+        },
         "metrics": {split: _rounded(values) for split, values in metrics.items()},
         "gate": {"passed": gate_passed, "reasons": list(gate_reasons)},
     }
@@ -48,19 +52,22 @@ def success_result(
     return result
 
 
-def error_result(model: str | None, version: int | None, exit_code: int,
-                 message: str) -> dict[str, Any]:
+def error_result(
+    model: str | None, version: int | None, exit_code: int, message: str
+) -> dict[str, Any]:
     """Optional shape for a failed run, so the operator can show why in the status."""
-    return {"model": model, "version": version,
-            "error": {"exitCode": exit_code, "message": message}}
+    return {
+        "model": model,
+        "version": version,
+        "error": {"exitCode": exit_code, "message": message},
+    }
 
 
 def _encode(result: Mapping[str, Any]) -> str:
     return json.dumps(result, separators=(",", ":"), sort_keys=False, allow_nan=False)
 
 
-def fit_termination_message(result: Mapping[str, Any],
-                            limit: int = TERMINATION_LOG_LIMIT) -> str:
+def fit_termination_message(result: Mapping[str, Any], limit: int = TERMINATION_LOG_LIMIT) -> str:
     """Shrink the result until it fits: drop the least needed parts first, never the verdict."""
     text = _encode(result)
     if len(text.encode()) <= limit:
@@ -88,8 +95,12 @@ def fit_termination_message(result: Mapping[str, Any],
     return text
 
 
-def emit(result: Mapping[str, Any], *, stdout: TextIO | None = None,
-         termination_log: Path | None = TERMINATION_LOG) -> None:
+def emit(
+    result: Mapping[str, Any],
+    *,
+    stdout: TextIO | None = None,
+    termination_log: Path | None = TERMINATION_LOG,
+) -> None:
     """Print the result as the last stdout line; also write the termination log if it exists."""
     out = stdout or sys.stdout
     out.write(_encode(result) + "\n")
@@ -98,5 +109,7 @@ def emit(result: Mapping[str, Any], *, stdout: TextIO | None = None,
         try:
             termination_log.write_text(fit_termination_message(result), encoding="utf-8")
         except OSError as error:  # reporting must not turn a good run into a failed one
-            log.warning("termination log not written",
-                        extra={"fields": {"path": str(termination_log), "error": str(error)}})
+            log.warning(
+                "termination log not written",
+                extra={"fields": {"path": str(termination_log), "error": str(error)}},
+            )

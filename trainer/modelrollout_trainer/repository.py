@@ -38,8 +38,9 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def render_config(model: str, num_features: int, output_width: int,
-                  serving: ServingConfig | None = None) -> str:
+def render_config(
+    model: str, num_features: int, output_width: int, serving: ServingConfig | None = None
+) -> str:
     """The config.pbtxt text. dims exclude the batch axis, as max_batch_size > 0 requires.
 
     `version_policy: all` lets one Triton serve baseline and candidate side by side.
@@ -82,8 +83,9 @@ class EntryLayout:
         return f"{self.model}/{self.version}/{METRICS_FILE}"
 
 
-def write_entry(root: Path, layout: EntryLayout, onnx_file: Path, config_text: str,
-                metrics: dict[str, Any]) -> None:
+def write_entry(
+    root: Path, layout: EntryLayout, onnx_file: Path, config_text: str, metrics: dict[str, Any]
+) -> None:
     """Lay the entry out under a local `root` (staging for an upload, or the repository itself)."""
     model_path = root / layout.model_file
     model_path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,9 @@ def resolve_features(spec: str, columns: Sequence[str], label: str) -> tuple[str
     if spec == FEATURES_ALL:
         features = tuple(str(c) for c in columns if str(c) != label)
         if not features:
-            raise UsageError(f"--features all: the dataset has no column besides the label {label!r}")
+            raise UsageError(
+                f"--features all: the dataset has no column besides the label {label!r}"
+            )
         return features
     names = tuple(name.strip() for name in spec.split(",") if name.strip())
     if not names:

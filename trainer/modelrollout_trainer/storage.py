@@ -42,7 +42,7 @@ def is_s3(uri: str) -> bool:
 def parse_s3(uri: str) -> S3Location:
     if not is_s3(uri):
         raise UsageError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
         raise UsageError(f"S3 URI has no bucket: {uri!r}")
     return S3Location(bucket, key)
@@ -162,8 +162,6 @@ def fetch_verified(
         download_file(uri, partial, client=client)
         actual = sha256_file(partial)
         if actual != expected:
-            raise IntegrityError(
-                f"artifact {uri} refused: sha256 is {actual}, expected {expected}"
-            )
+            raise IntegrityError(f"artifact {uri} refused: sha256 is {actual}, expected {expected}")
         partial.replace(target)
     return actual

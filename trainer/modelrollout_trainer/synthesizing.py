@@ -64,13 +64,15 @@ def _draw_features(rng: np.random.Generator, rows: int) -> dict[str, Array]:
     user = rng.normal(0.0, 1.0, size=(rows, len(USER_FEATURES)))
     item = rng.normal(0.0, 1.0, size=(rows, len(ITEM_FEATURES)))
     context = rng.uniform(0.0, 1.0, size=(rows, len(CONTEXT_FEATURES)))
-    timing = np.column_stack([
-        rng.uniform(0.0, 1.0, rows),  # hour of day / 24
-        rng.integers(0, 7, rows) / 7.0,  # day of week / 7
-        rng.exponential(1.0, rows),  # days since last visit
-        rng.gamma(2.0, 0.5, rows),  # session length, minutes / 10
-        rng.uniform(0.0, 3.0, rows),  # account age, years
-    ])
+    timing = np.column_stack(
+        [
+            rng.uniform(0.0, 1.0, rows),  # hour of day / 24
+            rng.integers(0, 7, rows) / 7.0,  # day of week / 7
+            rng.exponential(1.0, rows),  # days since last visit
+            rng.gamma(2.0, 0.5, rows),  # session length, minutes / 10
+            rng.uniform(0.0, 3.0, rows),  # account age, years
+        ]
+    )
     return {"user": user, "item": item, "context": context, "timing": timing}
 
 
@@ -96,8 +98,13 @@ def _make_rule(rule_seed: int) -> _Rule:
     )
     # centre the rule so the classes are about balanced; part of the rule, hence seeded by it
     sample = _raw_logit(rule, _draw_features(rng, 20_000))
-    return _Rule(rule.user_latent, rule.item_latent, rule.context_weights, rule.phase,
-                 float(np.median(sample)))
+    return _Rule(
+        rule.user_latent,
+        rule.item_latent,
+        rule.context_weights,
+        rule.phase,
+        float(np.median(sample)),
+    )
 
 
 def true_probability(frame: pd.DataFrame, rule_seed: int = 0) -> Array:
@@ -124,8 +131,12 @@ def synthesize(spec: SynthSpec) -> pd.DataFrame:
     if spec.shift > 0:
         labels ^= (parts["context"][:, 0] < spec.shift).astype(np.int64)
     columns: dict[str, npt.NDArray[np.generic]] = {}
-    for group, names in (("user", USER_FEATURES), ("item", ITEM_FEATURES),
-                         ("context", CONTEXT_FEATURES), ("timing", TIMING_FEATURES)):
+    for group, names in (
+        ("user", USER_FEATURES),
+        ("item", ITEM_FEATURES),
+        ("context", CONTEXT_FEATURES),
+        ("timing", TIMING_FEATURES),
+    ):
         for index, name in enumerate(names):
             columns[name] = parts[group][:, index].astype(np.float32)
     columns[LABEL_COLUMN] = labels

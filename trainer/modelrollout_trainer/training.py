@@ -114,15 +114,17 @@ def train(
         # a standardized target keeps one learning rate right for any unit
         target_mean = float(y_train.mean())
         target_std = float(y_train.std()) or 1.0
-    mlp = TabularMLP(x_train.mean(axis=0), x_train.std(axis=0), hp.hidden,
-                     output_width(task, num_classes)).to(device)
+    mlp = TabularMLP(
+        x_train.mean(axis=0), x_train.std(axis=0), hp.hidden, output_width(task, num_classes)
+    ).to(device)
     criterion, targets = _loss_and_targets(task, y_train, target_mean, target_std, device)
     _, validation_targets = _loss_and_targets(task, y_validation, target_mean, target_std, device)
     features = torch.as_tensor(x_train).to(device)
     validation_features = torch.as_tensor(x_validation).to(device)
     scaled_tolerance = tolerance / target_std
-    optimizer = torch.optim.Adam(mlp.parameters(), lr=hp.learning_rate,
-                                 weight_decay=hp.weight_decay)
+    optimizer = torch.optim.Adam(
+        mlp.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay
+    )
     generator = torch.Generator(device=device).manual_seed(hp.seed)
 
     rows = features.shape[0]
@@ -136,7 +138,7 @@ def train(
         order = torch.randperm(rows, generator=generator, device=device)
         total_loss = torch.zeros((), device=device)
         for start in range(0, rows, hp.batch_size):
-            batch = order[start:start + hp.batch_size]
+            batch = order[start : start + hp.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = criterion(mlp(features[batch]), targets[batch])
             loss.backward()
@@ -152,8 +154,14 @@ def train(
             raw = mlp(validation_features)
             validation_loss = float(criterion(raw, validation_targets))
             accuracy = _correct(task, raw, validation_targets, scaled_tolerance) / raw.shape[0]
-        record = EpochRecord(epoch, train_loss, validation_loss, accuracy,
-                             time.perf_counter() - started, rows / epoch_train_seconds)
+        record = EpochRecord(
+            epoch,
+            train_loss,
+            validation_loss,
+            accuracy,
+            time.perf_counter() - started,
+            rows / epoch_train_seconds,
+        )
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -166,16 +174,25 @@ def train(
 
     mlp.load_state_dict(best_state)
     head = ScoringHead(mlp.cpu(), task, target_mean, target_std).eval()
-    return TrainedModel(head, str(device), best_epoch, time.perf_counter() - started,
-                        train_seconds, samples_seen, history)
+    return TrainedModel(
+        head,
+        str(device),
+        best_epoch,
+        time.perf_counter() - started,
+        train_seconds,
+        samples_seen,
+        history,
+    )
 
 
-def predict(head: ScoringHead, features: Features, batch_size: int = 65_536) -> npt.NDArray[np.float32]:
+def predict(
+    head: ScoringHead, features: Features, batch_size: int = 65_536
+) -> npt.NDArray[np.float32]:
     """Scores of the served model (after sigmoid/softmax), on CPU, in float32."""
     head.eval()
     outputs = []
     with torch.no_grad():
         for start in range(0, features.shape[0], batch_size):
-            chunk = torch.as_tensor(features[start:start + batch_size])
+            chunk = torch.as_tensor(features[start : start + batch_size])
             outputs.append(head(chunk).numpy())
     return np.concatenate(outputs).astype(np.float32)

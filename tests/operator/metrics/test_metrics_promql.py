@@ -54,7 +54,9 @@ def test_error_rate_divides_5xx_by_all_requests() -> None:
     assert 'code=~"5.."' in q.value and "[60s]" in q.value
     # no 5xx series yet is zero errors (`or vector(0)`), but no requests at all stays no data
     assert "or vector(0)" in q.value
-    assert q.value.endswith('/ sum(rate(modelrollout_requests_total{model="scorer",version="1"}[60s]))')
+    assert q.value.endswith(
+        '/ sum(rate(modelrollout_requests_total{model="scorer",version="1"}[60s]))'
+    )
 
 
 def test_custom_templates_get_their_variables() -> None:

@@ -84,8 +84,9 @@ def read_records(files: Iterable[Path], stats: BuildStats) -> Iterator[dict[str,
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     stats.malformed_lines += 1
-                    log.warning("malformed log line", extra={"fields": {"file": path.name,
-                                                                        "line": number}})
+                    log.warning(
+                        "malformed log line", extra={"fields": {"file": path.name, "line": number}}
+                    )
                     continue
                 if isinstance(record, dict):
                     yield record
@@ -99,8 +100,11 @@ def _feature_rows(record: dict[str, Any]) -> list[list[float]] | None:
         return None
     if not all(isinstance(row, list) and row for row in rows):
         return None
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-               for row in rows for v in row):
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for row in rows
+        for v in row
+    ):
         return None
     return [[float(v) for v in row] for row in rows]
 
@@ -115,7 +119,9 @@ def _labels(value: Any, count: int) -> list[Label] | None:
 
 
 def join_records(
-    records: Iterable[dict[str, Any]], model: str, versions: Sequence[str] | None = None,
+    records: Iterable[dict[str, Any]],
+    model: str,
+    versions: Sequence[str] | None = None,
     stats: BuildStats | None = None,
 ) -> JoinedRows:
     """Join predictions of `model` (and `versions`, if given) with their feedback. Pure.
@@ -161,8 +167,9 @@ def join_records(
                 f"prediction log: request {request!r} has {len(rows[0])} features, earlier "
                 f"requests have {joined.width}; build one model version at a time (--version)"
             )
-        labels = _labels(feedback[request], len(rows)) if request in feedback else [None] * len(
-            rows)
+        labels = (
+            _labels(feedback[request], len(rows)) if request in feedback else [None] * len(rows)
+        )
         if labels is None:
             stats.invalid_records += 1
             labels = [None] * len(rows)
@@ -185,12 +192,16 @@ def feature_names(spec: str, width: int) -> tuple[str, ...]:
     return names
 
 
-def to_frame(joined: JoinedRows, names_spec: str = "auto",
-             include_unlabelled: bool = False) -> pd.DataFrame:
+def to_frame(
+    joined: JoinedRows, names_spec: str = "auto", include_unlabelled: bool = False
+) -> pd.DataFrame:
     names = feature_names(names_spec, joined.width)
     keep = [i for i, label in enumerate(joined.labels) if include_unlabelled or label is not None]
     frame = pd.DataFrame([joined.features[i] for i in keep], columns=list(names), dtype="float32")
     labels = pd.Series([joined.labels[i] for i in keep], dtype="float64")
-    frame[LABEL_COLUMN] = labels if labels.isna().any() or not (labels == labels.round()).all() \
+    frame[LABEL_COLUMN] = (
+        labels
+        if labels.isna().any() or not (labels == labels.round()).all()
         else labels.astype("int64")
+    )
     return frame

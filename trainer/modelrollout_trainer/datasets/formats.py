@@ -74,8 +74,10 @@ def read_table(uri: str) -> pd.DataFrame:
             except StorageError as error:
                 raise DatasetError(f"dataset not readable: {error}") from error
             frame = _read_local(local, fmt)
-    log.info("dataset read", extra={"fields": {"uri": uri, "rows": len(frame),
-                                               "columns": len(frame.columns)}})
+    log.info(
+        "dataset read",
+        extra={"fields": {"uri": uri, "rows": len(frame), "columns": len(frame.columns)}},
+    )
     return frame
 
 

@@ -53,9 +53,11 @@ def split_indices(
     """
     fractions = fractions or SplitFractions()
     rng = np.random.default_rng(seed)
-    groups = [np.arange(count, dtype=np.int64)] if strata is None else [
-        np.flatnonzero(strata == value).astype(np.int64) for value in np.unique(strata)
-    ]
+    groups = (
+        [np.arange(count, dtype=np.int64)]
+        if strata is None
+        else [np.flatnonzero(strata == value).astype(np.int64) for value in np.unique(strata)]
+    )
     train: list[Indices] = []
     validation: list[Indices] = []
     test: list[Indices] = []
@@ -63,7 +65,7 @@ def split_indices(
         shuffled = rng.permutation(group)
         n_validation, n_test = _cut(len(shuffled), fractions)
         test.append(shuffled[:n_test])
-        validation.append(shuffled[n_test:n_test + n_validation])
-        train.append(shuffled[n_test + n_validation:])
+        validation.append(shuffled[n_test : n_test + n_validation])
+        train.append(shuffled[n_test + n_validation :])
     # sorted so the row order inside a split does not depend on the strata
     return Split(*(np.sort(np.concatenate(parts)) for parts in (train, validation, test)))

@@ -85,8 +85,7 @@ def _check_classes(labels: npt.NDArray[np.float64], column: str, task: Task) -> 
         if negative.any():
             row = int(np.flatnonzero(negative)[0])
             raise DatasetError(
-                f"column {column!r}, row {row + 1}: {labels[row]:g} is negative; "
-                "classes are 0..C-1"
+                f"column {column!r}, row {row + 1}: {labels[row]:g} is negative; classes are 0..C-1"
             )
         num_classes = int(labels.max()) + 1
     counts = np.bincount(labels.astype(np.int64), minlength=num_classes)
@@ -104,8 +103,10 @@ def _check_classes(labels: npt.NDArray[np.float64], column: str, task: Task) -> 
             )
     minority = counts.min() / labels.size
     if minority < IMBALANCE_WARNING:
-        log.warning("class imbalance", extra={"fields": {"column": column,
-                                                          "minority_share": round(minority, 4)}})
+        log.warning(
+            "class imbalance",
+            extra={"fields": {"column": column, "minority_share": round(minority, 4)}},
+        )
     return num_classes
 
 
