@@ -76,11 +76,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def process_group(command: list[str], ready_url: str, env: dict[str, str] | None = None,
-                  cwd: Path | None = None, log: Path | None = None) -> Iterator[None]:
+def process_group(
+    command: list[str],
+    ready_url: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    log: Path | None = None,
+) -> Iterator[None]:
     output = log.open("wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd,
-                               stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -107,12 +118,19 @@ def process_group(command: list[str], ready_url: str, env: dict[str, str] | None
             process.wait()
 
 
-async def load(url: str, body: bytes, headers: dict[str, str], concurrency: int,
-               seconds: float, warmup: float = 0.5) -> tuple[int, float, list[float]]:
+async def load(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    warmup: float = 0.5,
+) -> tuple[int, float, list[float]]:
     """`concurrency` workers each send one request at a time until the deadline."""
     latencies: list[float] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
+
         async def worker(until: float, record: bool) -> None:
             while time.perf_counter() < until:
                 started = time.perf_counter()
@@ -132,8 +150,13 @@ async def load(url: str, body: bytes, headers: dict[str, str], concurrency: int,
     return len(latencies), elapsed, latencies
 
 
-async def load_grpc(address: str, request: service_pb2.ModelInferRequest, concurrency: int,
-                    seconds: float, warmup: float = 0.5) -> tuple[int, float, list[float]]:
+async def load_grpc(
+    address: str,
+    request: service_pb2.ModelInferRequest,
+    concurrency: int,
+    seconds: float,
+    warmup: float = 0.5,
+) -> tuple[int, float, list[float]]:
     """The same closed loop over one gRPC channel (HTTP/2 multiplexes the workers' calls)."""
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(address) as channel:
@@ -176,8 +199,9 @@ def direct(path: Path, row: np.ndarray, seconds: float) -> Figures:
     while (now := time.perf_counter()) < until:
         session.run(["score"], {"features": row})
         latencies.append(time.perf_counter() - now)
-    return Figures("onnxruntime in-process", 1, len(latencies), time.perf_counter() - started,
-                   latencies)
+    return Figures(
+        "onnxruntime in-process", 1, len(latencies), time.perf_counter() - started, latencies
+    )
 
 
 def ensure_mlserver(venv: Path) -> Path:
@@ -185,30 +209,47 @@ def ensure_mlserver(venv: Path) -> Path:
     if not binary.exists():
         print(f"creating {venv} with mlserver 1.7 (first run only)...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "mlserver==1.7.*",
-                        "onnxruntime", "numpy"], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "mlserver==1.7.*", "onnxruntime", "numpy"],
+            check=True,
+        )
     return binary
 
 
 def mlserver_dir(root: Path, model_path: Path, port: int) -> Path:
     directory = root / "mlserver"
     (directory / MODEL).mkdir(parents=True)
-    (directory / "settings.json").write_text(json.dumps({
-        "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
-        "metrics_port": free_port(), "parallel_workers": 0, "debug": False,
-    }))
-    (directory / MODEL / "model-settings.json").write_text(json.dumps({
-        "name": MODEL, "implementation": "mlserver_model.OnnxModel",
-        "parameters": {"uri": str(model_path)},
-    }))
+    (directory / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
+    (directory / MODEL / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL,
+                "implementation": "mlserver_model.OnnxModel",
+                "parameters": {"uri": str(model_path)},
+            }
+        )
+    )
     return directory
 
 
 def table(results: list[Figures]) -> None:
     print(f"\n{'system':34} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for r in results:
-        print(f"{r.name:34} {r.concurrency:5d} {r.throughput:9.0f} "
-              f"{r.quantile(0.5) * 1e3:8.3f} {r.quantile(0.99) * 1e3:8.3f}")
+        print(
+            f"{r.name:34} {r.concurrency:5d} {r.throughput:9.0f} "
+            f"{r.quantile(0.5) * 1e3:8.3f} {r.quantile(0.99) * 1e3:8.3f}"
+        )
 
 
 def main() -> int:
@@ -225,15 +266,37 @@ def main() -> int:
     model_path = root / "repository" / MODEL / "1" / "model.onnx"
     write_model(model_path)
     row = np.random.default_rng(1).normal(size=(1, FEATURES)).astype(np.float32)
-    json_body = json.dumps({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, FEATURES],
-                                        "data": row.ravel().tolist()}]}).encode()
-    header = json.dumps({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, FEATURES],
-                                     "parameters": {"binary_data_size": row.nbytes}}],
-                         "outputs": [{"name": "score", "parameters": {"binary_data": True}}]}).encode()
+    json_body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "features",
+                    "datatype": "FP32",
+                    "shape": [1, FEATURES],
+                    "data": row.ravel().tolist(),
+                }
+            ]
+        }
+    ).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "features",
+                    "datatype": "FP32",
+                    "shape": [1, FEATURES],
+                    "parameters": {"binary_data_size": row.nbytes},
+                }
+            ],
+            "outputs": [{"name": "score", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
     binary_body = header + row.tobytes()
     json_headers = {"content-type": "application/json"}
-    binary_headers = {"content-type": "application/octet-stream",
-                      "inference-header-content-length": str(len(header))}
+    binary_headers = {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(header)),
+    }
 
     results: list[Figures] = [direct(model_path, row, args.seconds)]
     # Every system is up at once and the rounds alternate between them, so load from other work
@@ -246,27 +309,57 @@ def main() -> int:
     systems: list[tuple[str, Load]] = []
     with ExitStack() as stack:
         port, grpc_port = free_port(), free_port()
-        gateway = [sys.executable, "-m", "modelrollout_inference.cli", "serve", "--host",
-                   "127.0.0.1", "--port", str(port), "--grpc-port", str(grpc_port),
-                   "--model-repository", str(root / "repository")]
-        stack.enter_context(process_group(gateway, f"http://127.0.0.1:{port}/v2/health/ready",
-                                          log=root / "gateway.log"))
+        gateway = [
+            sys.executable,
+            "-m",
+            "modelrollout_inference.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+            "--model-repository",
+            str(root / "repository"),
+        ]
+        stack.enter_context(
+            process_group(
+                gateway, f"http://127.0.0.1:{port}/v2/health/ready", log=root / "gateway.log"
+            )
+        )
         url = f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer"
         systems.append(("gateway (JSON)", http(url, json_body, json_headers)))
         systems.append(("gateway (binary tensors)", http(url, binary_body, binary_headers)))
         request = grpc_request(row)
-        systems.append(("gateway (gRPC)", lambda concurrency, seconds: load_grpc(
-            f"127.0.0.1:{grpc_port}", request, concurrency, seconds)))
+        systems.append(
+            (
+                "gateway (gRPC)",
+                lambda concurrency, seconds: load_grpc(
+                    f"127.0.0.1:{grpc_port}", request, concurrency, seconds
+                ),
+            )
+        )
         if not args.no_mlserver:
             binary = ensure_mlserver(args.mlserver_venv)
             port = free_port()
             directory = mlserver_dir(root, model_path, port)
-            stack.enter_context(process_group(
-                [str(binary), "start", str(directory)],
-                f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready",
-                env={"PYTHONPATH": str(HERE / "gateway")}, log=root / "mlserver.log"))
-            systems.append(("mlserver 1.7 (JSON)", http(
-                f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer", json_body, json_headers)))
+            stack.enter_context(
+                process_group(
+                    [str(binary), "start", str(directory)],
+                    f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready",
+                    env={"PYTHONPATH": str(HERE / "gateway")},
+                    log=root / "mlserver.log",
+                )
+            )
+            systems.append(
+                (
+                    "mlserver 1.7 (JSON)",
+                    http(
+                        f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer", json_body, json_headers
+                    ),
+                )
+            )
         slice_seconds = args.seconds / args.rounds
         for concurrency in levels:
             for system in systems:
@@ -274,8 +367,9 @@ def main() -> int:
             for _ in range(args.rounds):
                 for name, run in systems:
                     count, elapsed, latencies = asyncio.run(run(concurrency, slice_seconds))
-                    figures = next(r for r in results
-                                   if r.name == name and r.concurrency == concurrency)
+                    figures = next(
+                        r for r in results if r.name == name and r.concurrency == concurrency
+                    )
                     figures.requests += count
                     figures.seconds += elapsed
                     figures.latencies += latencies
@@ -289,26 +383,36 @@ def main() -> int:
         ours = by[("gateway (JSON)", concurrency)]
         theirs = by.get(("mlserver 1.7 (JSON)", concurrency))
         if theirs:
-            print(f"  c={concurrency:<3} gateway/mlserver throughput: "
-                  f"{ours.throughput / theirs.throughput:5.2f}x   p99 {ours.quantile(0.99) * 1e3:.3f}"
-                  f" vs {theirs.quantile(0.99) * 1e3:.3f} ms")
-        binary, over_grpc = by[("gateway (binary tensors)", concurrency)], by[
-            ("gateway (gRPC)", concurrency)]
-        print(f"  c={concurrency:<3} gateway gRPC/binary HTTP throughput: "
-              f"{over_grpc.throughput / binary.throughput:5.2f}x   p50 "
-              f"{over_grpc.quantile(0.5) * 1e3:.3f} vs {binary.quantile(0.5) * 1e3:.3f} ms")
+            print(
+                f"  c={concurrency:<3} gateway/mlserver throughput: "
+                f"{ours.throughput / theirs.throughput:5.2f}x   p99 {ours.quantile(0.99) * 1e3:.3f}"
+                f" vs {theirs.quantile(0.99) * 1e3:.3f} ms"
+            )
+        binary, over_grpc = (
+            by[("gateway (binary tensors)", concurrency)],
+            by[("gateway (gRPC)", concurrency)],
+        )
+        print(
+            f"  c={concurrency:<3} gateway gRPC/binary HTTP throughput: "
+            f"{over_grpc.throughput / binary.throughput:5.2f}x   p50 "
+            f"{over_grpc.quantile(0.5) * 1e3:.3f} vs {binary.quantile(0.5) * 1e3:.3f} ms"
+        )
     c1 = by.get(("gateway (JSON)", 1))
     if c1:
         added = (c1.quantile(0.99) - floor.quantile(0.99)) * 1e3
         added_p50 = (c1.quantile(0.5) - floor.quantile(0.5)) * 1e3
-        print(f"  c=1 added over in-process ONNX Runtime: p50 {added_p50:.3f} ms, p99 {added:.3f} ms "
-              f"(in-process p99 {floor.quantile(0.99) * 1e6:.1f} us, "
-              f"p50 {statistics.median(floor.latencies) * 1e6:.1f} us)")
+        print(
+            f"  c=1 added over in-process ONNX Runtime: p50 {added_p50:.3f} ms, p99 {added:.3f} ms "
+            f"(in-process p99 {floor.quantile(0.99) * 1e6:.1f} us, "
+            f"p50 {statistics.median(floor.latencies) * 1e6:.1f} us)"
+        )
     load_average = os.getloadavg()[0]
     print(f"\nload average {load_average:.1f} on {os.cpu_count()} cores during the run.")
-    print(f"bounded by: {os.cpu_count()} CPU cores shared by the server, the client and other "
-          "work on this machine; at c=1 by the round trip through loopback TCP and the event "
-          "loops of client and server, at c>=8 by the server's one Python thread (CPU-bound).")
+    print(
+        f"bounded by: {os.cpu_count()} CPU cores shared by the server, the client and other "
+        "work on this machine; at c=1 by the round trip through loopback TCP and the event "
+        "loops of client and server, at c>=8 by the server's one Python thread (CPU-bound)."
+    )
     return 0
 
 

@@ -51,7 +51,9 @@ def version_weights(version: int) -> np.ndarray:
 
 def write_model(path: Path, weights: np.ndarray, bias: float = 0.0) -> None:
     """features[-1,39] -> MatMul -> Add -> Sigmoid -> score[-1,1], as the trainer exports."""
-    w = helper.make_tensor("w", TensorProto.FLOAT, [FEATURES, 1], weights.astype(np.float32).ravel())
+    w = helper.make_tensor(
+        "w", TensorProto.FLOAT, [FEATURES, 1], weights.astype(np.float32).ravel()
+    )
     b = helper.make_tensor("b", TensorProto.FLOAT, [1], [bias])
     graph = helper.make_graph(
         [
@@ -86,10 +88,6 @@ def build_repository(root: Path, model: str = MODEL) -> Path:
     return root
 
 
-
-
-
-
 def accuracy_of(version: int, data: LabelledData) -> float:
     scores = 1 / (1 + np.exp(-(data.features @ version_weights(version))))
     return float(np.mean((scores >= 0.5).astype(np.int64) == data.labels))
@@ -111,13 +109,19 @@ class RunningGateway:
 
 
 @contextlib.contextmanager
-def serve_gateway(settings: GatewaySettings, app: GatewayApp | None = None) -> Iterator[RunningGateway]:
+def serve_gateway(
+    settings: GatewaySettings, app: GatewayApp | None = None
+) -> Iterator[RunningGateway]:
     """The real ASGI app on uvicorn (uvloop + httptools) in a thread, on a free port."""
     app = app or GatewayApp(Gateway(settings))
     sock = free_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", lifespan="on", log_level="warning",
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
         access_log=False,
     )
     server = uvicorn.Server(config)
@@ -136,22 +140,28 @@ def serve_gateway(settings: GatewaySettings, app: GatewayApp | None = None) -> I
         sock.close()
 
 
-
-
-
-
 def put_table(running: RunningGateway, table: dict[str, object]) -> httpx.Response:
     return httpx.put(f"{running.url}/admin/routing/{table['model']}", json=table, timeout=10)
 
 
-def two_version_table(candidate_weight: int, generation: int = 1, **extra: object) -> dict[str, object]:
+def two_version_table(
+    candidate_weight: int, generation: int = 1, **extra: object
+) -> dict[str, object]:
     return {
         "model": MODEL,
         "versions": [
-            {"version": "1", "weight": 100 - candidate_weight, "role": "baseline",
-             "backend": {"kind": "onnxruntime"}},
-            {"version": "2", "weight": candidate_weight, "role": "candidate",
-             "backend": {"kind": "onnxruntime"}},
+            {
+                "version": "1",
+                "weight": 100 - candidate_weight,
+                "role": "baseline",
+                "backend": {"kind": "onnxruntime"},
+            },
+            {
+                "version": "2",
+                "weight": candidate_weight,
+                "role": "candidate",
+                "backend": {"kind": "onnxruntime"},
+            },
         ],
         "stickyBy": "x-user-id",
         "shadow": None,
@@ -205,9 +215,15 @@ def run_prometheus(targets: list[str], workdir: Path) -> Iterator[PrometheusServ
     port = sock.getsockname()[1]
     sock.close()
     process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -38,8 +38,9 @@ def test_binary_multiclass_regression() -> None:
         (RegressionCorrectness(tolerance=1), [[1.0]], float("nan"), "not a finite number"),
     ],
 )
-def test_bad_labels(correctness: object, output: list[list[float]], label: object,
-                    message: str) -> None:
+def test_bad_labels(
+    correctness: object, output: list[list[float]], label: object, message: str
+) -> None:
     with pytest.raises(LabelError, match=message):
         judge(correctness, np.array(output), label)  # type: ignore[arg-type]
 

@@ -38,17 +38,30 @@ def test_s3_artifact_serves_and_a_wrong_hash_is_refused(
     uri = "s3://models/repo/scorer/2/model.onnx"
     settings = GatewaySettings(artifact_cache_dir=tmp_path / "cache")
     with serve_gateway(settings) as running:
+
         def table(sha: str) -> dict[str, object]:
-            return {"model": MODEL, "generation": 1, "versions": [{
-                "version": "2", "weight": 100, "role": "baseline",
-                "backend": {"kind": "onnxruntime", "uri": uri, "sha256": sha}}]}
+            return {
+                "model": MODEL,
+                "generation": 1,
+                "versions": [
+                    {
+                        "version": "2",
+                        "weight": 100,
+                        "role": "baseline",
+                        "backend": {"kind": "onnxruntime", "uri": uri, "sha256": sha},
+                    }
+                ],
+            }
 
         refused = httpx.put(f"{running.url}/admin/routing/{MODEL}", json=table("ab" * 32))
         assert refused.status_code == 400
         assert "refusing it" in refused.json()["error"]
         accepted = httpx.put(f"{running.url}/admin/routing/{MODEL}", json=table(sha256_of(source)))
         assert accepted.status_code == 200, accepted.text
-        body = {"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 39],
-                            "data": [0.0] * 39}]}
+        body = {
+            "inputs": [
+                {"name": "features", "datatype": "FP32", "shape": [1, 39], "data": [0.0] * 39}
+            ]
+        }
         answer = httpx.post(f"{running.url}/v2/models/{MODEL}/infer", json=body)
         assert answer.status_code == 200 and answer.headers["x-model-version"] == "2"

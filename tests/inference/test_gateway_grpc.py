@@ -137,8 +137,9 @@ def test_model_metadata_matches_http(served: GrpcGateway) -> None:
     assert over_grpc["name"] == over_http["name"] == MODEL
     assert over_grpc["versions"] == over_http["versions"] == ["1", "2"]
     for side in ("inputs", "outputs"):
-        grpc_specs = [(t["name"], t["datatype"], [int(d) for d in t["shape"]])
-                      for t in over_grpc[side]]
+        grpc_specs = [
+            (t["name"], t["datatype"], [int(d) for d in t["shape"]]) for t in over_grpc[side]
+        ]
         http_specs = [(t["name"], t["datatype"], t["shape"]) for t in over_http[side]]
         assert grpc_specs == http_specs
     assert grpc_specs == [("score", "FP32", [-1, 1])]
@@ -210,14 +211,30 @@ def test_sticky_by_metadata_and_same_assignment_as_http(
     for user in list(seen)[:10]:
         response = httpx.post(
             f"{served.http.url}/v2/models/{MODEL}/infer",
-            json={"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, FEATURES],
-                              "data": row.ravel().tolist()}]},
+            json={
+                "inputs": [
+                    {
+                        "name": "features",
+                        "datatype": "FP32",
+                        "shape": [1, FEATURES],
+                        "data": row.ravel().tolist(),
+                    }
+                ]
+            },
             headers={"x-user-id": user},
         )
         assert response.headers["x-model-version"] == seen[user]
     for version in ("1", "2"):
-        assert metric_value(served.http.url, "modelrollout_requests_total", model=MODEL,
-                            version=version, code="200") > 0
+        assert (
+            metric_value(
+                served.http.url,
+                "modelrollout_requests_total",
+                model=MODEL,
+                version=version,
+                code="200",
+            )
+            > 0
+        )
 
 
 def test_version_and_request_id_in_metadata_and_feedback_joins_over_http(
@@ -242,8 +259,9 @@ def test_version_and_request_id_in_metadata_and_feedback_joins_over_http(
         json={"requestId": "req-42", "label": 1},
     )
     assert feedback.status_code == 200, feedback.text
-    assert metric_value(served.http.url, "modelrollout_feedback_total", model=MODEL,
-                        version="2") == 1
+    assert (
+        metric_value(served.http.url, "modelrollout_feedback_total", model=MODEL, version="2") == 1
+    )
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -302,10 +320,24 @@ def test_malformed_messages_are_invalid_argument(served: GrpcGateway) -> None:
 
 def test_no_ready_backend_is_unavailable(served: GrpcGateway, labelled: LabelledData) -> None:
     dead = {"kind": "triton", "url": "http://127.0.0.1:9", "modelName": MODEL}
-    table = {"model": MODEL, "generation": 1, "versions": [
-        {"version": "1", "weight": 50, "role": "baseline", "backend": {**dead, "modelVersion": "1"}},
-        {"version": "2", "weight": 50, "role": "candidate",
-         "backend": {**dead, "modelVersion": "2"}}]}
+    table = {
+        "model": MODEL,
+        "generation": 1,
+        "versions": [
+            {
+                "version": "1",
+                "weight": 50,
+                "role": "baseline",
+                "backend": {**dead, "modelVersion": "1"},
+            },
+            {
+                "version": "2",
+                "weight": 50,
+                "role": "candidate",
+                "backend": {**dead, "modelVersion": "2"},
+            },
+        ],
+    }
     assert put_table(served.http, table).status_code == 200
     with pytest.raises(InferenceServerException) as caught:
         served.client.infer(MODEL, [_input(labelled.features[:1])])

@@ -20,7 +20,9 @@ weights = st.integers(min_value=0, max_value=100)
 
 
 @given(points, weights, weights)
-def test_a_user_on_the_candidate_stays_there_when_the_weight_grows(point: int, w: int, w2: int) -> None:
+def test_a_user_on_the_candidate_stays_there_when_the_weight_grows(
+    point: int, w: int, w2: int
+) -> None:
     low, high = sorted((w, w2))
     if choose(point, two(low)) == "2":
         assert choose(point, two(high)) == "2"

@@ -19,26 +19,47 @@ CLOSED = re.compile(r"^predictions-\d{8}T\d{12}Z-\d+\.jsonl$")
 
 
 def _records(directory: Path) -> list[dict[str, object]]:
-    return [orjson.loads(line) for path in sorted(directory.iterdir())
-            for line in path.read_bytes().splitlines()]
+    return [
+        orjson.loads(line)
+        for path in sorted(directory.iterdir())
+        for line in path.read_bytes().splitlines()
+    ]
 
 
 def test_predictions_and_labels_are_logged_rotated_and_flushed(
     tmp_path: Path, model_repository: Path, labelled: LabelledData
 ) -> None:
     directory = tmp_path / "log"
-    settings = GatewaySettings(model_repository=model_repository, prediction_log_dir=directory,
-                               prediction_log_max_bytes=4000)
+    settings = GatewaySettings(
+        model_repository=model_repository,
+        prediction_log_dir=directory,
+        prediction_log_max_bytes=4000,
+    )
     with serve_gateway(settings) as running:
         for i in range(20):
             row = labelled.features[i : i + 1]
-            body = {"id": f"r{i}", "inputs": [{"name": "features", "datatype": "FP32",
-                    "shape": [1, 39], "data": row.ravel().tolist()}]}
-            assert httpx.post(f"{running.url}/v2/models/{MODEL}/versions/1/infer",
-                              json=body).status_code == 200
+            body = {
+                "id": f"r{i}",
+                "inputs": [
+                    {
+                        "name": "features",
+                        "datatype": "FP32",
+                        "shape": [1, 39],
+                        "data": row.ravel().tolist(),
+                    }
+                ],
+            }
+            assert (
+                httpx.post(
+                    f"{running.url}/v2/models/{MODEL}/versions/1/infer", json=body
+                ).status_code
+                == 200
+            )
         feedback = [{"id": f"r{i}", "label": int(labelled.labels[i])} for i in range(0, 20, 2)]
-        assert httpx.post(f"{running.url}/v2/models/{MODEL}/feedback",
-                          json=feedback).json()["joined"] == 10
+        assert (
+            httpx.post(f"{running.url}/v2/models/{MODEL}/feedback", json=feedback).json()["joined"]
+            == 10
+        )
     names = sorted(p.name for p in directory.iterdir())
     assert CURRENT not in names  # closed on shutdown
     assert len(names) > 1 and all(CLOSED.match(n) for n in names), names  # rotated by size
@@ -48,8 +69,12 @@ def test_predictions_and_labels_are_logged_rotated_and_flushed(
     assert len(predictions) == 20 and len(labels) == 10
     first = predictions["r0"]
     assert first["version"] == "1" and first["route"] == "stable" and first["model"] == MODEL
-    assert first["inputs"]["features"][0][:3] == pytest.approx(  # type: ignore[index]
-        labelled.features[0, :3].tolist())
+    assert (
+        first["inputs"]["features"][0][:3]
+        == pytest.approx(  # type: ignore[index]
+            labelled.features[0, :3].tolist()
+        )
+    )
     score = first["outputs"]["score"][0][0]  # type: ignore[index]
     label = next(r for r in labels if r["requestId"] == "r0")
     assert label["correct"] == ((score >= 0.5) == bool(labelled.labels[0]))
@@ -69,8 +94,9 @@ def test_closed_files_are_uploaded_to_s3(tmp_path: Path, s3: str) -> None:
 
 def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
     dropped = []
-    writer = PredictionLogWriter(tmp_path, max_bytes=10_000, queue_size=2,
-                                 on_drop=lambda: dropped.append(1))
+    writer = PredictionLogWriter(
+        tmp_path, max_bytes=10_000, queue_size=2, on_drop=lambda: dropped.append(1)
+    )
     # Not started: nothing drains the queue.
     for i in range(5):
         writer.submit(lambda i=i: {"n": i})

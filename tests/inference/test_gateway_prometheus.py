@@ -29,8 +29,10 @@ ACCURACY = (
 
 @pytest.mark.prometheus
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("prometheus") is None,
-                    reason="the prometheus binary is not installed (apt-get install prometheus)")
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None,
+    reason="the prometheus binary is not installed (apt-get install prometheus)",
+)
 def test_accuracy_promql_per_version(
     running: RunningGateway,
     labelled: LabelledData,
@@ -38,9 +40,10 @@ def test_accuracy_promql_per_version(
 ) -> None:
     assert put_table(running, two_version_table(50)).status_code == 200
     n = 1200
-    with prometheus_factory([running.address]) as prometheus, httpx.Client(
-        base_url=running.url
-    ) as client:
+    with (
+        prometheus_factory([running.address]) as prometheus,
+        httpx.Client(base_url=running.url) as client,
+    ):
         # Prometheus starts scraping ~5 s after it is ready (target discovery is throttled); a
         # first scrape with the feedback series at 0 lets increase() see every label.
         deadline = time.monotonic() + 20
@@ -52,10 +55,20 @@ def test_accuracy_promql_per_version(
         # Batches of 20 rows per request keep the test fast; each row has its own label.
         for start in range(0, n, 20):
             rows = labelled.features[start : start + 20]
-            body = {"id": f"p-{start}", "inputs": [{"name": "features", "datatype": "FP32",
-                    "shape": list(rows.shape), "data": rows.ravel().tolist()}]}
-            response = client.post(f"/v2/models/{MODEL}/infer", json=body,
-                                   headers={"x-user-id": f"user-{start}"})
+            body = {
+                "id": f"p-{start}",
+                "inputs": [
+                    {
+                        "name": "features",
+                        "datatype": "FP32",
+                        "shape": list(rows.shape),
+                        "data": rows.ravel().tolist(),
+                    }
+                ],
+            }
+            response = client.post(
+                f"/v2/models/{MODEL}/infer", json=body, headers={"x-user-id": f"user-{start}"}
+            )
             scores = np.array(response.json()["outputs"][0]["data"])
             labels = labelled.labels[start : start + 20]
             verdicts[response.headers["x-model-version"]] += list((scores >= 0.5) == labels)
@@ -73,9 +86,7 @@ def test_accuracy_promql_per_version(
                 result = prometheus.query(ACCURACY.format(m=MODEL, v=version))
                 if result and not math.isnan(value := float(result[0]["value"][1])):  # type: ignore[index]
                     measured[version] = value
-            if len(measured) == 2 and all(
-                abs(measured[v] - expected[v]) < 0.01 for v in measured
-            ):
+            if len(measured) == 2 and all(abs(measured[v] - expected[v]) < 0.01 for v in measured):
                 break
             time.sleep(0.5)
         assert set(measured) == {"1", "2"}, measured

@@ -22,8 +22,14 @@ def _direct(repository: object, version: int, features: np.ndarray) -> np.ndarra
     return session.run(["score"], {"features": features})[0]
 
 
-def _infer(client: triton_http.InferenceServerClient, features: np.ndarray, *, binary: bool,
-           version: str = "", headers: dict[str, str] | None = None) -> triton_http.InferResult:
+def _infer(
+    client: triton_http.InferenceServerClient,
+    features: np.ndarray,
+    *,
+    binary: bool,
+    version: str = "",
+    headers: dict[str, str] | None = None,
+) -> triton_http.InferResult:
     tensor = triton_http.InferInput("features", list(features.shape), "FP32")
     tensor.set_data_from_numpy(features, binary_data=binary)
     output = triton_http.InferRequestedOutput("score", binary_data=binary)
@@ -65,14 +71,18 @@ def test_metadata_matches_the_onnx_model(running: RunningGateway) -> None:
 
 
 def test_response_names_the_version_and_request_id(running: RunningGateway) -> None:
-    body = {"id": "req-1", "inputs": [
-        {"name": "features", "datatype": "FP32", "shape": [1, 39], "data": [0.0] * 39}]}
+    body = {
+        "id": "req-1",
+        "inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 39], "data": [0.0] * 39}],
+    }
     response = httpx.post(f"{running.url}/v2/models/{MODEL}/versions/1/infer", json=body)
     assert response.status_code == 200
     assert response.headers["x-model-version"] == "1"
     assert response.headers["x-request-id"] == "req-1"
     assert response.json()["id"] == "req-1"
-    generated = httpx.post(f"{running.url}/v2/models/{MODEL}/infer", json={"inputs": body["inputs"]})
+    generated = httpx.post(
+        f"{running.url}/v2/models/{MODEL}/infer", json={"inputs": body["inputs"]}
+    )
     assert len(generated.headers["x-request-id"]) == 32
 
 
@@ -91,10 +101,20 @@ def test_sticky_users_keep_their_version_and_split_follows_weight(
         seen[f"user-{user}"] = first.get_response()["model_version"]
     share = sum(v == "2" for v in seen.values()) / len(seen)
     assert 0.18 < share < 0.32
-    assert metric_value(running.url, "modelrollout_traffic_weight", model=MODEL, version="2",
-                        route="candidate") == 25
-    assert metric_value(running.url, "modelrollout_requests_total", model=MODEL, version="2",
-                        route="candidate", code="200") == 2 * sum(v == "2" for v in seen.values())
+    assert (
+        metric_value(
+            running.url, "modelrollout_traffic_weight", model=MODEL, version="2", route="candidate"
+        )
+        == 25
+    )
+    assert metric_value(
+        running.url,
+        "modelrollout_requests_total",
+        model=MODEL,
+        version="2",
+        route="candidate",
+        code="200",
+    ) == 2 * sum(v == "2" for v in seen.values())
 
 
 def test_feedback_counts_correct_per_version(
@@ -106,8 +126,17 @@ def test_feedback_counts_correct_per_version(
     for i in range(200):
         version = "1" if i % 2 else "2"
         row = labelled.features[i : i + 1]
-        body = {"id": f"fb-{i}", "inputs": [
-            {"name": "features", "datatype": "FP32", "shape": [1, 39], "data": row.ravel().tolist()}]}
+        body = {
+            "id": f"fb-{i}",
+            "inputs": [
+                {
+                    "name": "features",
+                    "datatype": "FP32",
+                    "shape": [1, 39],
+                    "data": row.ravel().tolist(),
+                }
+            ],
+        }
         answer = client.post(f"/v2/models/{MODEL}/versions/{version}/infer", json=body)
         score = answer.json()["outputs"][0]["data"][0]
         expected[version].append((score >= 0.5) == bool(labelled.labels[i]))
@@ -119,10 +148,16 @@ def test_feedback_counts_correct_per_version(
     assert response.json()["joined"] == 200
     assert response.json()["dropped"] == {"unknown": 1}
     for version, verdicts in expected.items():
-        assert metric_value(running.url, "modelrollout_feedback_total", model=MODEL,
-                            version=version) == len(verdicts)
-        assert metric_value(running.url, "modelrollout_feedback_correct_total", model=MODEL,
-                            version=version) == sum(verdicts)
+        assert metric_value(
+            running.url, "modelrollout_feedback_total", model=MODEL, version=version
+        ) == len(verdicts)
+        assert metric_value(
+            running.url, "modelrollout_feedback_correct_total", model=MODEL, version=version
+        ) == sum(verdicts)
     assert sum(expected["1"]) > sum(expected["2"])  # version 2 is the worse model
-    assert metric_value(running.url, "modelrollout_feedback_dropped_total", model=MODEL,
-                        reason="unknown") == 1
+    assert (
+        metric_value(
+            running.url, "modelrollout_feedback_dropped_total", model=MODEL, reason="unknown"
+        )
+        == 1
+    )

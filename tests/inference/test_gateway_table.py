@@ -63,18 +63,36 @@ def test_invalid_tables(change: dict[str, object], message: str) -> None:
 
 def test_duplicate_versions_and_uri_without_hash() -> None:
     with pytest.raises(ValidationError, match="listed more than once: 1"):
-        RoutingTable.model_validate({"model": "m", "versions": [
-            {"version": "1", "weight": 50, "role": "baseline"},
-            {"version": "1", "weight": 50, "role": "candidate"}]})
+        RoutingTable.model_validate(
+            {
+                "model": "m",
+                "versions": [
+                    {"version": "1", "weight": 50, "role": "baseline"},
+                    {"version": "1", "weight": 50, "role": "candidate"},
+                ],
+            }
+        )
     with pytest.raises(ValidationError, match="needs its 'sha256'"):
-        RoutingTable.model_validate({"model": "m", "versions": [
-            {"version": "1", "weight": 100, "role": "baseline",
-             "backend": {"kind": "onnxruntime", "uri": "s3://b/k"}}]})
+        RoutingTable.model_validate(
+            {
+                "model": "m",
+                "versions": [
+                    {
+                        "version": "1",
+                        "weight": 100,
+                        "role": "baseline",
+                        "backend": {"kind": "onnxruntime", "uri": "s3://b/k"},
+                    }
+                ],
+            }
+        )
 
 
 def test_configmap_sources() -> None:
-    configmap = {"metadata": {"name": "exp", "labels": {"modelrollout.dev/routing": "true"}},
-                 "data": {"routing.json": CONTRACT_EXAMPLE}}
+    configmap = {
+        "metadata": {"name": "exp", "labels": {"modelrollout.dev/routing": "true"}},
+        "data": {"routing.json": CONTRACT_EXAMPLE},
+    }
     assert is_routing_configmap(configmap)
     assert table_of_configmap(configmap).model == "scorer"
     assert not is_routing_configmap({"metadata": {"labels": {}}})

@@ -21,9 +21,13 @@ CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 
 def _configmap(name: str, table: dict[str, Any], label: str = "true") -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": "default",
-                     "labels": {"modelrollout.dev/routing": label}},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": {"modelrollout.dev/routing": label},
+        },
         "data": {"routing.json": orjson.dumps(table).decode()},
     }
 
@@ -36,37 +40,56 @@ async def _converged(gateway: Gateway, weight: int | None, within: float = 1.0) 
         if current == weight:
             return time.monotonic() - started
         if time.monotonic() - started > within:
-            raise AssertionError(f"candidate weight is {current}, expected {weight} within {within}s")
+            raise AssertionError(
+                f"candidate weight is {current}, expected {weight} within {within}s"
+            )
         await asyncio.sleep(0.01)
 
 
 async def test_gateway_follows_routing_configmaps(kmock: Any, model_repository: Path) -> None:
     kmock.resources.load_bundled()
-    settings = GatewaySettings(model_repository=model_repository, watch_configmaps=True,
-                               kube_api_url=str(kmock.url).rstrip("/"))
+    settings = GatewaySettings(
+        model_repository=model_repository,
+        watch_configmaps=True,
+        kube_api_url=str(kmock.url).rstrip("/"),
+    )
     gateway = Gateway(settings)
     await gateway.start()
     watcher = asyncio.create_task(ConfigMapWatcher(gateway, kube_client(settings), None).run())
     try:
         async with httpx.AsyncClient(base_url=str(kmock.url)) as api:
             await asyncio.sleep(0.2)  # the emulator replays objects only once the watch is open
-            created = await api.post(CONFIGMAPS, json=_configmap("exp-scorer", two_version_table(10)))
+            created = await api.post(
+                CONFIGMAPS, json=_configmap("exp-scorer", two_version_table(10))
+            )
             assert created.status_code in (200, 201), created.text
             await _converged(gateway, 10)
 
-            patch = {"data": {"routing.json": orjson.dumps(two_version_table(25, generation=2)).decode()}}
-            response = await api.patch(f"{CONFIGMAPS}/exp-scorer", json=patch,
-                                       headers={"content-type": "application/merge-patch+json"})
+            patch = {
+                "data": {"routing.json": orjson.dumps(two_version_table(25, generation=2)).decode()}
+            }
+            response = await api.patch(
+                f"{CONFIGMAPS}/exp-scorer",
+                json=patch,
+                headers={"content-type": "application/merge-patch+json"},
+            )
             assert response.status_code == 200, response.text
             await _converged(gateway, 25)
             assert gateway.metrics.traffic_weight.labels(MODEL, "2", "candidate")._value.get() == 25
 
             # An older generation never wins, whatever order events arrive in.
-            stale = {"data": {"routing.json": orjson.dumps(two_version_table(90, generation=1)).decode()}}
-            await api.patch(f"{CONFIGMAPS}/exp-scorer", json=stale,
-                            headers={"content-type": "application/merge-patch+json"})
+            stale = {
+                "data": {"routing.json": orjson.dumps(two_version_table(90, generation=1)).decode()}
+            }
+            await api.patch(
+                f"{CONFIGMAPS}/exp-scorer",
+                json=stale,
+                headers={"content-type": "application/merge-patch+json"},
+            )
             # A ConfigMap without the label is not ours (the emulator ignores selectors).
-            await api.post(CONFIGMAPS, json=_configmap("unrelated", two_version_table(77, 9), "false"))
+            await api.post(
+                CONFIGMAPS, json=_configmap("unrelated", two_version_table(77, 9), "false")
+            )
             await asyncio.sleep(0.5)
             await _converged(gateway, 25)
 
@@ -80,8 +103,9 @@ async def test_gateway_follows_routing_configmaps(kmock: Any, model_repository: 
 
 async def test_invalid_configmap_is_logged_and_ignored(kmock: Any, model_repository: Path) -> None:
     kmock.resources.load_bundled()
-    settings = GatewaySettings(model_repository=model_repository,
-                               kube_api_url=str(kmock.url).rstrip("/"))
+    settings = GatewaySettings(
+        model_repository=model_repository, kube_api_url=str(kmock.url).rstrip("/")
+    )
     gateway = Gateway(settings)
     await gateway.start()
     watcher = asyncio.create_task(ConfigMapWatcher(gateway, kube_client(settings), "default").run())

@@ -54,9 +54,7 @@ def decode_model_infer_request(
             raise BadRequest(f"input '{name}' is given twice")
         if raw:
             if tensor.HasField("contents"):
-                raise BadRequest(
-                    f"input '{name}': contents and raw_input_contents cannot be mixed"
-                )
+                raise BadRequest(f"input '{name}': contents and raw_input_contents cannot be mixed")
             inputs[name] = _from_raw(name, tensor.datatype, list(tensor.shape), raw[position])
         else:
             inputs[name] = _from_contents(name, tensor)

@@ -57,9 +57,7 @@ def _guarded(handler: Handler[Request, Response]) -> Handler[Request, Response]:
 def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     # Binary ("-bin") metadata carries bytes; no routing key is binary, so skip those.
     return {
-        key: value
-        for key, value in (context.invocation_metadata() or ())
-        if isinstance(value, str)
+        key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)
     }
 
 

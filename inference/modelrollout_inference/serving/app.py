@@ -38,6 +38,7 @@ class Service(Protocol):
 
     async def stop(self) -> None: ...
 
+
 SERVER_METADATA = orjson.dumps(
     {"name": "modelrollout-gateway", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 )
