@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.kubernetes import FakeKubelet, OperatorProcess, register_resources
-from tests.support.prometheus import PROMETHEUS, SKIP_REASON, GatewayMetrics, PrometheusServer
 
 from modelrollout_operator.k8s.client import Connection, KubeClient
+from tests.support.kubernetes import FakeKubelet, OperatorProcess, register_resources
+from tests.support.prometheus import PROMETHEUS, SKIP_REASON, GatewayMetrics, PrometheusServer
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 

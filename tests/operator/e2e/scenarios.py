@@ -7,9 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from tests.support.prometheus import GatewayMetrics
-
 from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
+from tests.support.prometheus import GatewayMetrics
 
 NS = "default"
 SHA = "d" * 64

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import httpx
+
+from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
 from tests.support.kubernetes import events_for
-
-from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 
 
 async def test_good_candidate_is_promoted_step_by_step(

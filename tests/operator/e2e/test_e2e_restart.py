@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
-
-from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 
 
 def _history(cluster: Any, key: tuple[str, str, str]) -> list[dict[str, Any]]:

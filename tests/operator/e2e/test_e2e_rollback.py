@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 import httpx
+
+from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
 from tests.support.kubernetes import events_for
-
-from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
 
 
 async def _ready(kube: KubeClient, op: Any) -> None:

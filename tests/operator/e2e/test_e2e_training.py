@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import httpx
+
+from modelrollout_operator.k8s.client import JOBS, MODELVERSIONS, KubeClient
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, server_fields, status_of
 from tests.support.kubernetes import TrainingOutcome, events_for
-
-from modelrollout_operator.k8s.client import JOBS, MODELVERSIONS, KubeClient
 
 
 def trained(name: str, version: int) -> dict[str, Any]:
