@@ -18,6 +18,13 @@ class OperatorSettings(BaseSettings):
         description="Prometheus HTTP API the analysis queries.",
     )
     prometheus_timeout: float = Field(default=5.0, gt=0, description="Seconds per query.")
+    prometheus_max_concurrency: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Queries in flight at once; more wait in line (Prometheus itself runs 20 "
+        "at a time by default: --query.max-concurrency).",
+    )
     trainer_image: str = Field(
         default="ghcr.io/model-rollout/trainer:0.1.0",
         description="Default trainer image (spec.training.image overrides it).",

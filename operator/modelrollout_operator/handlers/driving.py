@@ -10,6 +10,8 @@ restart undo a rollback's weight 0 from a stale status.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -87,6 +89,8 @@ class PassState:
     """What one Experiment's daemon carries between passes."""
 
     resync: bool = True  # routing must be re-applied from the status (restart, failed write)
+    # time.monotonic() at the pass's `now`: the engine's delays count from that instant.
+    decided_at: float | None = None
 
 
 async def _route(
@@ -149,10 +153,11 @@ async def experiment_pass(
         annotations = body.get("metadata", {}).get("annotations") or {}
         intent = read_intent(spec.paused, annotations)
 
-        bodies = (
-            await kube.get(MODELVERSIONS, namespace, spec.baseline),
-            await kube.get(MODELVERSIONS, namespace, spec.candidate),
+        baseline_body, candidate_body = await asyncio.gather(
+            kube.get(MODELVERSIONS, namespace, spec.baseline),
+            kube.get(MODELVERSIONS, namespace, spec.candidate),
         )
+        bodies = (baseline_body, candidate_body)
         baseline = version_ref(spec.baseline, bodies[0])
         candidate = version_ref(spec.candidate, bodies[1])
         world = world_of(baseline, candidate, bodies)
@@ -162,6 +167,7 @@ async def experiment_pass(
             return None
 
         now = datetime.now(UTC)
+        state.decided_at = time.monotonic()
         if state.resync and status.started_at is not None:
             # First pass of this process, or after a failed write: routing may lag the status
             # (a crash between the two writes). Make it match before deciding anything, and

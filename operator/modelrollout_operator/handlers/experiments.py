@@ -26,7 +26,9 @@ async def drive_experiment(
     due = time.monotonic()
     state = PassState()
     while not stopped:
-        services.metrics.analysis_lag.observe(max(0.0, time.monotonic() - due))
+        started = time.monotonic()
+        services.metrics.analysis_lag.observe(max(0.0, started - due))
+        state.decided_at = None
         try:
             delay = await experiment_pass(services, namespace or "default", name, state)
         except Exception as exc:  # one bad pass must not end the Experiment's daemon
@@ -36,8 +38,10 @@ async def drive_experiment(
                 return
         if delay is None:
             return
-        due = time.monotonic() + delay
-        await stopped.wait(delay)
+        # Due `delay` after the instant the pass decided at, not after it ended: the pass's own
+        # time must not stretch the interval (it did: 4.5 passes/s of 10 expected at N=20).
+        due = (state.decided_at or started) + delay
+        await stopped.wait(max(0.0, due - time.monotonic()))
 
 
 @kopf.on.delete(GROUP, VERSION, "experiments", optional=True)

@@ -42,7 +42,11 @@ def build_services(settings: OperatorSettings) -> Services:
     services = Services(
         settings=settings,
         kube=kube,
-        provider=PrometheusProvider(settings.prometheus_url, timeout=settings.prometheus_timeout),
+        provider=PrometheusProvider(
+            settings.prometheus_url,
+            timeout=settings.prometheus_timeout,
+            max_concurrency=settings.prometheus_max_concurrency,
+        ),
         routers=routers,
         metrics=metrics,
     )

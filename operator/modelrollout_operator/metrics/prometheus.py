@@ -36,7 +36,7 @@ class PrometheusProvider:
     CPU) nor in Prometheus's own query queue. The timeout covers the query, not the wait.
     """
 
-    def __init__(self, url: str, *, timeout: float = 5.0, max_concurrency: int = 16) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0, max_concurrency: int = 20) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self._url = url.rstrip("/")
