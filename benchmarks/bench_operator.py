@@ -44,8 +44,9 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from operator_bench.scaling import ScaleResult, measure  # noqa: E402
 
 
-def _s(value: float | None, unit: float = 1000.0) -> str:
-    return "-" if value is None else f"{value * unit:.0f}"
+def _s(value: float | None, unit: float = 1000.0, capped: bool = False) -> str:
+    """Milliseconds; '>' marks a lower bound (the quantile is past the histogram's top bucket)."""
+    return "-" if value is None else f"{'>' if capped else ''}{value * unit:.0f}"
 
 
 def header() -> str:
@@ -56,9 +57,9 @@ def header() -> str:
 
 
 def row(r: ScaleResult) -> str:
-    return (f"{r.n:>5} {r.prometheus:>4} {r.startup_s:>7.1f} {_s(r.lag_p50):>7} "
-            f"{_s(r.lag_p99):>7} {_s(r.status_gap_p50):>7} {_s(r.status_gap_p99):>7} "
-            f"{_s(r.pass_p50):>6} {_s(r.pass_p99):>6} {r.rss_peak_mb:>6.0f} {r.rss_end_mb:>7.0f} "
+    return (f"{r.n:>5} {r.prometheus:>4} {r.startup_s:>7.1f} {_s(r.lag_p50, capped='lag_p50' in r.capped):>7} "
+            f"{_s(r.lag_p99, capped='lag_p99' in r.capped):>7} {_s(r.status_gap_p50):>7} {_s(r.status_gap_p99):>7} "
+            f"{_s(r.pass_p50, capped='pass_p50' in r.capped):>6} {_s(r.pass_p99, capped='pass_p99' in r.capped):>6} {r.rss_peak_mb:>6.0f} {r.rss_end_mb:>7.0f} "
             f"{r.prom_qps:>6.0f} {r.passes_per_s:>6.1f} {r.analyses_per_s:>6.1f} "
             f"{r.expected_per_s:>6.1f} {r.cpu_operator:>6.2f} {r.cpu_cluster:>7.2f} "
             f"{r.cpu_prometheus:>8.2f}")  # fmt: skip

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.kubernetes import register_resources
 
 
-class IndexedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+class IndexedEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with keyed reads of single objects (same answers, O(1))."""
 
     async def _handle(self, request: rendering.Request) -> Any:
@@ -47,7 +47,7 @@ class IndexedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                     break
 
     def _one(self, request: rendering.Request, name: str | None = None) -> k8s_dicts.Object:
-        key = (request.resource, request.namespace, name or request.name)
+        key: Any = (request.resource, request.namespace, name or request.name)
         if key not in self.objects or self.objects[key].deleted:
             raise kmock.KubernetesObjectNotFoundError()
         return self.objects[key]
@@ -63,7 +63,7 @@ class IndexedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     async def _serve_create(self, request: rendering.Request) -> Any:
         namespace = request.namespace or request.data.get("metadata", {}).get("namespace")
         name = request.name or request.data.get("metadata", {}).get("name")
-        key = (request.resource, namespace, name)
+        key: Any = (request.resource, namespace, name)
         async with self._lock:
             return self.objects[key].raw
 
@@ -74,7 +74,7 @@ class IndexedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 del obj.history[:-1]
 
 
-def make_deployments_ready(emulator: IndexedEmulator) -> int:
+def make_deployments_ready(emulator: kmock.KubernetesEmulator) -> int:
     """What a kubelet and the Deployment controller do, in one step; the number changed."""
     changed = 0
     for (resource, _ns, _name), obj in list(emulator.objects.items()):

@@ -51,6 +51,11 @@ class Histogram:
             lower, below = le, cum
         return lower
 
+    def beyond_top(self, q: float) -> bool:
+        """The q-quantile lies in the +Inf bucket: `quantile` is then only a lower bound."""
+        finite = [cum for le, cum in self.buckets if not math.isinf(le)]
+        return self.count > 0 and bool(finite) and finite[-1] < q * self.count
+
 
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 

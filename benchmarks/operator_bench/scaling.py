@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+
 from tests.support.kubernetes import OperatorProcess
 from tests.support.prometheus import GatewayMetrics, PrometheusServer
 
@@ -81,6 +82,7 @@ class ScaleResult:
     cpu_operator: float  # cores used on average over the window
     cpu_cluster: float
     cpu_prometheus: float
+    capped: frozenset[str] = frozenset()  # fields that are lower bounds (top bucket reached)
 
     @property
     def expected_per_s(self) -> float:
@@ -257,6 +259,12 @@ async def measure(n: int, interval: int, duration: float, prometheus: str,
     passes = delta("modelrollout_reconcile_duration_seconds", {"kind": "experiment"})
     verdicts = counter_sum(text1, "modelrollout_analysis_results_total", 'metric="accuracy"')
     verdicts -= counter_sum(text0, "modelrollout_analysis_results_total", 'metric="accuracy"')
+    capped = frozenset(
+        f"{name}_p{round(q * 100)}"
+        for name, hist in (("lag", lag), ("pass", passes))
+        for q in (0.5, 0.99)
+        if hist.beyond_top(q)
+    )
     gaps = analysis_gaps(items, wall0, interval)
     cpu = {k: (cpu1[k] - cpu0[k]) / elapsed for k in cpu0}
     return ScaleResult(
@@ -268,4 +276,5 @@ async def measure(n: int, interval: int, duration: float, prometheus: str,
         passes_per_s=lag.count / elapsed, analyses_per_s=verdicts / elapsed,
         cpu_operator=cpu["operator"], cpu_cluster=cpu["cluster"],
         cpu_prometheus=cpu["prometheus"],
+        capped=capped,
     )  # fmt: skip
