@@ -50,6 +50,12 @@ class OperatorSettings(BaseSettings):
     ready_poll_interval: float = Field(
         default=30.0, gt=0, description="Seconds between checks of a Ready version."
     )
+    startup_spread: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds after a start over which the Experiments' first passes are "
+        "spread (at most one interval each); 0 starts them all at once.",
+    )
     min_analysis_interval: float = Field(
         default=0.5, gt=0, description="Floor for an Experiment's pass interval (seconds)."
     )

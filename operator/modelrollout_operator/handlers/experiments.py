@@ -12,6 +12,7 @@ from ..api.v1alpha1 import GROUP, VERSION
 from .driving import PassState, experiment_pass
 from .failures import log_failed_pass
 from .services import Services
+from .spreading import first_pass_delay, interval_of
 
 log = structlog.get_logger(__name__)
 
@@ -20,9 +21,24 @@ log = structlog.get_logger(__name__)
 # re-applies its final routing in case the process died between the status and the traffic.
 @kopf.daemon(GROUP, VERSION, "experiments", cancellation_timeout=10.0)
 async def drive_experiment(
-    name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, **_: Any
+    name: str,
+    namespace: str | None,
+    spec: kopf.Spec,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
 ) -> None:
     services: Services = memo.services
+    ns = namespace or "default"
+    wait = first_pass_delay(
+        ns,
+        name,
+        interval_of(spec),
+        uptime=time.monotonic() - services.started_at,
+        window=services.settings.startup_spread,
+    )
+    if wait:
+        await stopped.wait(wait)
     due = time.monotonic()
     state = PassState()
     while not stopped:
@@ -30,7 +46,7 @@ async def drive_experiment(
         services.metrics.analysis_lag.observe(max(0.0, started - due))
         state.decided_at = None
         try:
-            delay = await experiment_pass(services, namespace or "default", name, state)
+            delay = await experiment_pass(services, ns, name, state)
         except Exception as exc:  # one bad pass must not end the Experiment's daemon
             log_failed_pass(log, "experiment.pass_failed", exc, name=name, namespace=namespace)
             delay = services.settings.version_poll_interval

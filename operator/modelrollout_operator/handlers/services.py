@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from ..api.v1alpha1 import TrafficProvider
 from ..k8s.client import CONFIGMAPS, HTTPROUTES, Connection, KubeClient
@@ -21,6 +22,7 @@ class Services:
     metrics: OperatorMetrics
     server: HealthServer | None = None
     ready: bool = False
+    started_at: float = field(default_factory=time.monotonic)  # for spreading.py
 
     async def close(self) -> None:
         if self.server is not None:
