@@ -1,7 +1,7 @@
 """Operator at scale: N concurrent Experiments, the real operator process, measured truthfully.
 
     .venv/bin/python benchmarks/bench_operator.py --counts 100 500 1000 --interval 10 \
-        --duration 60 [--prometheus fake|real] [--regression]
+        --duration 60 [--prometheus fake|real] [--restart] [--regression]
 
 Each part runs in a process of its own, so none steals the others' event loop:
 - the cluster: kmock's emulator (keyed reads; see operator_bench/cluster.py) + a kubelet
@@ -22,6 +22,9 @@ Figures, all over the measured window only:
 - pass p50/p99: `modelrollout_reconcile_duration_seconds{kind="experiment"}`;
 - RSS: the operator's VmRSS from /proc (peak and last); CPU: cores used by each process;
 - Prometheus queries/s; passes/s and analyses/s achieved against N / interval expected.
+
+--restart measures after replacing the operator process once the N Experiments are running
+(every daemon starts at once; rows marked R).
 
 --regression adds a scenario with a real Prometheus: time from an accuracy regression's onset
 to 0% candidate weight in the routing table, next to interval x failureLimit.
@@ -57,7 +60,7 @@ def header() -> str:
 
 
 def row(r: ScaleResult) -> str:
-    return (f"{r.n:>5} {r.prometheus:>4} {r.startup_s:>7.1f} {_s(r.lag_p50, capped='lag_p50' in r.capped):>7} "
+    return (f"{r.n:>5}{'R' if r.restarted else ' '}{r.prometheus:>4} {r.startup_s:>7.1f} {_s(r.lag_p50, capped='lag_p50' in r.capped):>7} "
             f"{_s(r.lag_p99, capped='lag_p99' in r.capped):>7} {_s(r.status_gap_p50):>7} {_s(r.status_gap_p99):>7} "
             f"{_s(r.pass_p50, capped='pass_p50' in r.capped):>6} {_s(r.pass_p99, capped='pass_p99' in r.capped):>6} {r.rss_peak_mb:>6.0f} {r.rss_end_mb:>7.0f} "
             f"{r.prom_qps:>6.0f} {r.passes_per_s:>6.1f} {r.analyses_per_s:>6.1f} "
@@ -83,6 +86,11 @@ def main() -> None:
         help="also time a regression's onset to 0%% weight (real Prometheus)",
     )
     parser.add_argument("--no-scale", action="store_true", help="skip the N runs")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="measure after replacing the operator process (all daemons restart)",
+    )
     args = parser.parse_args()
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the child processes are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -91,7 +99,9 @@ def main() -> None:
               "unless marked; RSS MiB; cpu in cores", flush=True)  # fmt: skip
         print(header(), flush=True)
         for n in args.counts:
-            result = asyncio.run(measure(n, args.interval, args.duration, args.prometheus))
+            result = asyncio.run(
+                measure(n, args.interval, args.duration, args.prometheus, restart=args.restart)
+            )
             print(row(result), flush=True)
     if args.regression:
         from operator_bench.regressing import report, time_to_zero

@@ -66,6 +66,7 @@ class ScaleResult:
     n: int
     interval: int
     prometheus: str
+    restarted: bool
     startup_s: float  # creation of the first Experiment to all N Progressing
     measured_s: float
     lag_p50: float | None
@@ -130,11 +131,20 @@ class Bench:
         else:
             self.fake = Child("operator_bench.fakeprom")
             self.prom_url = self.fake.url
-        self.operator = OperatorProcess(
+        self.operator = self._operator()
+        self.operator.start()
+
+    def _operator(self) -> OperatorProcess:
+        return OperatorProcess(
             self.cluster.url, self.prom_url,
             MODELROLLOUT_LOG_LEVEL="WARNING", MODELROLLOUT_PROMETHEUS_TIMEOUT="5",
             MODELROLLOUT_VERSION_POLL_INTERVAL="1", MODELROLLOUT_READY_POLL_INTERVAL="10",
         )  # fmt: skip
+
+    def restart(self) -> None:
+        """A new operator process in place of the running one (SIGTERM, then start)."""
+        self.operator.stop()
+        self.operator = self._operator()
         self.operator.start()
 
     def close(self) -> None:
@@ -209,7 +219,9 @@ async def _list(http: aiohttp.ClientSession, url: str) -> list[dict[str, Any]]:
 
 
 async def measure(n: int, interval: int, duration: float, prometheus: str,
-                  settle_timeout: float = 150) -> ScaleResult:  # fmt: skip
+                  settle_timeout: float = 150, restart: bool = False) -> ScaleResult:  # fmt: skip
+    """Measure N Experiments in steady state; with `restart`, after the operator was replaced
+    (every daemon then starts at once: the case the startup spread is for)."""
     bench = Bench(prometheus)
     timeout = aiohttp.ClientTimeout(total=60)
     try:
@@ -233,6 +245,10 @@ async def measure(n: int, interval: int, duration: float, prometheus: str,
                 await asyncio.sleep(2)
             startup = time.monotonic() - created
             await asyncio.sleep(interval)  # one interval of steady state before measuring
+            if restart:
+                bench.restart()
+                await _wait_ready(http, bench)
+                await asyncio.sleep(2 * interval)  # resync passes, then back to the cadence
             pids = {"operator": bench.operator_pid, "cluster": bench.cluster.pid,
                     "prometheus": bench.prometheus_pid()}  # fmt: skip
             cpu0 = {k: cpu_seconds(p) if p else 0.0 for k, p in pids.items()}
@@ -268,7 +284,8 @@ async def measure(n: int, interval: int, duration: float, prometheus: str,
     gaps = analysis_gaps(items, wall0, interval)
     cpu = {k: (cpu1[k] - cpu0[k]) / elapsed for k in cpu0}
     return ScaleResult(
-        n=n, interval=interval, prometheus=prometheus, startup_s=startup, measured_s=elapsed,
+        n=n, interval=interval, prometheus=prometheus, restarted=restart, startup_s=startup,
+        measured_s=elapsed,
         lag_p50=lag.quantile(0.5), lag_p99=lag.quantile(0.99),
         status_gap_p50=_quantile(gaps, 0.5), status_gap_p99=_quantile(gaps, 0.99),
         pass_p50=passes.quantile(0.5), pass_p99=passes.quantile(0.99),
