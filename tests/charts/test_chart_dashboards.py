@@ -4,11 +4,7 @@ against a real Prometheus that scrapes every metric of the contract."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +18,8 @@ from contract_exporter import Exporter
 from rollout_dashboards import metrics
 from rollout_dashboards.promql import Z_95, expand_variables, variables_in
 from rollout_dashboards.rendering import DASHBOARDS, drifted, render_all
+
+from tests.support.prometheus import PROMETHEUS, PrometheusServer
 
 DASHBOARD_DIR = CHART / "dashboards"
 CONTRACTS = ROOT / "docs" / "contracts.md"
@@ -169,60 +167,15 @@ def test_dashboards_only_use_contract_metrics() -> None:
 # --- against a real Prometheus ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=10)
-
-    def query(self, expr: str, at: float | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {"query": expr}
-        if at is not None:
-            params["time"] = at
-        body: dict[str, Any] = self.client.get("/api/v1/query", params=params).json()
-        return body
-
-    def series_of(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-        body = self.query(expr, at)
-        assert body["status"] == "success", f"{expr}: {body.get('errorType')}: {body.get('error')}"
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    binary = shutil.which("prometheus")
-    if binary is None:
+def prometheus() -> Iterator[PrometheusServer]:
+    if PROMETHEUS is None:
         pytest.skip("prometheus not found (Debian package `prometheus`): dashboards not run")
     exporter = Exporter()
     exporter.start()
-    workdir = tmp_path_factory.mktemp("prometheus")
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        "  - job_name: model-rollout\n"
-        f"    static_configs: [{{targets: ['127.0.0.1:{exporter.port}']}}]\n"
-    )
-    port = _free_port()
-    log = (workdir / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server = PrometheusServer([f"127.0.0.1:{exporter.port}"])
     try:
-        server = Prometheus(f"http://127.0.0.1:{port}")
+        server.start()
         # ready when rates exist and a step change has been scraped (~7 s)
         deadline = time.monotonic() + 45
         probes = (
@@ -232,45 +185,45 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
         )
         while True:
             try:
-                if all(server.series_of(p) for p in probes):
+                if all(server.series(p) for p in probes):
                     break
             except httpx.HTTPError:
                 pass
-            assert process.poll() is None, (workdir / "prometheus.log").read_text()
+            assert server.alive(), "prometheus exited"
             assert time.monotonic() < deadline, "prometheus had no rates after 45 s"
             time.sleep(0.5)
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-        log.close()
+        server.close()
         exporter.stop()
 
 
 @pytest.mark.prometheus
 @pytest.mark.parametrize("expr", ALL_QUERIES)
-def test_query_parses_and_returns_series(prometheus: Prometheus, expr: str) -> None:
+def test_query_parses_and_returns_series(prometheus: PrometheusServer, expr: str) -> None:
     expanded = expand_variables(expr, VARIABLE_VALUES)
-    result = prometheus.series_of(expanded)
+    result = prometheus.series(expanded)
     assert result, f"no series for {expanded}"
 
 
 @pytest.mark.prometheus
-def test_variable_queries_return_values(prometheus: Prometheus) -> None:
+def test_variable_queries_return_values(prometheus: PrometheusServer) -> None:
     for name, board in _dashboards().items():
         for variable, query in _variable_queries(board):
             match = _LABEL_VALUES.match(query)
             assert match, f"{name}: variable {variable} is not a label_values() query: {query}"
             selector = expand_variables(match["match"], VARIABLE_VALUES)
-            body = prometheus.client.get(
-                f"/api/v1/label/{match['label']}/values", params={"match[]": selector}
+            body = httpx.get(
+                f"{prometheus.url}/api/v1/label/{match['label']}/values",
+                params={"match[]": selector},
+                timeout=10,
             ).json()
             assert body["status"] == "success", body
             assert body["data"], f"{name}: variable {variable} has no values"
 
 
 @pytest.mark.prometheus
-def test_accuracy_interval_matches_the_wilson_formula(prometheus: Prometheus) -> None:
+def test_accuracy_interval_matches_the_wilson_formula(prometheus: PrometheusServer) -> None:
     board = _dashboards()["rollout-health.json"]
     (panel,) = [p for p in board["panels"] if p["title"].startswith("Accuracy per version")]
     exprs = {
@@ -281,14 +234,14 @@ def test_accuracy_interval_matches_the_wilson_formula(prometheus: Prometheus) ->
     window = VARIABLE_VALUES["window"]
     n = {
         s["metric"]["version"]: float(s["value"][1])
-        for s in prometheus.series_of(
+        for s in prometheus.series(
             f'sum by (model, version) (increase(modelrollout_feedback_total{{model="scorer"}}[{window}]))',
             at,
         )
     }
     c = {
         s["metric"]["version"]: float(s["value"][1])
-        for s in prometheus.series_of(
+        for s in prometheus.series(
             f'sum by (model, version) (increase(modelrollout_feedback_correct_total{{model="scorer"}}[{window}]))',
             at,
         )
@@ -296,8 +249,7 @@ def test_accuracy_interval_matches_the_wilson_formula(prometheus: Prometheus) ->
     assert set(n) == {"1", "2"}
     for end, sign in (("lower", -1), ("upper", 1)):
         got = {
-            s["metric"]["version"]: float(s["value"][1])
-            for s in prometheus.series_of(exprs[end], at)
+            s["metric"]["version"]: float(s["value"][1]) for s in prometheus.series(exprs[end], at)
         }
         for version, total in n.items():
             p = c[version] / total
@@ -308,15 +260,13 @@ def test_accuracy_interval_matches_the_wilson_formula(prometheus: Prometheus) ->
             assert got[version] == pytest.approx(expected, rel=1e-9), (end, version)
     accuracy = {
         s["metric"]["version"]: float(s["value"][1])
-        for s in prometheus.series_of(exprs["accuracy"], at)
+        for s in prometheus.series(exprs["accuracy"], at)
     }
     lower = {
-        s["metric"]["version"]: float(s["value"][1])
-        for s in prometheus.series_of(exprs["lower"], at)
+        s["metric"]["version"]: float(s["value"][1]) for s in prometheus.series(exprs["lower"], at)
     }
     upper = {
-        s["metric"]["version"]: float(s["value"][1])
-        for s in prometheus.series_of(exprs["upper"], at)
+        s["metric"]["version"]: float(s["value"][1]) for s in prometheus.series(exprs["upper"], at)
     }
     for version in n:
         assert 0 <= lower[version] <= accuracy[version] <= upper[version] <= 1

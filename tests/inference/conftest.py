@@ -17,15 +17,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gateway_helpers import (
     FEATURES,
     LabelledData,
-    PrometheusServer,
     RunningGateway,
     build_repository,
-    run_prometheus,
     serve_gateway,
     true_weights,
 )
 
 from modelrollout_inference.settings import GatewaySettings
+from tests.support.prometheus import PrometheusServer, running_prometheus
 
 
 @pytest.fixture(scope="session")
@@ -53,10 +52,8 @@ def running(gateway_settings: GatewaySettings) -> Iterator[RunningGateway]:
 
 
 @pytest.fixture
-def prometheus_factory(
-    tmp_path: Path,
-) -> Callable[[list[str]], AbstractContextManager[PrometheusServer]]:
-    return lambda targets: run_prometheus(targets, tmp_path)
+def prometheus_factory() -> Callable[[list[str]], AbstractContextManager[PrometheusServer]]:
+    return running_prometheus
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ Imported by conftest.py (which puts this folder on sys.path: pytest runs in impo
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnx
-import pytest
 import uvicorn
 from onnx import TensorProto, helper
 from prometheus_client.parser import text_string_to_metric_families
@@ -183,65 +180,3 @@ def metric_value(url: str, name: str, **labels: str) -> float:
 
 
 # -- Prometheus --------------------------------------------------------------------------------
-
-
-@dataclass
-class PrometheusServer:
-    url: str
-
-    def query(self, promql: str) -> list[dict[str, object]]:
-        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
-        response.raise_for_status()
-        document = response.json()
-        assert document["status"] == "success", document
-        result: list[dict[str, object]] = document["data"]["result"]
-        return result
-
-
-@contextlib.contextmanager
-def run_prometheus(targets: list[str], workdir: Path) -> Iterator[PrometheusServer]:
-    """The real prometheus binary on 127.0.0.1, temp TSDB, scraping `targets` every second."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("the prometheus binary is not installed (apt-get install prometheus)")
-    config = workdir / "prometheus.yml"
-    quoted = ", ".join(f"'{t}'" for t in targets)
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        f"  - job_name: gateway\n    static_configs: [{{targets: [{quoted}]}}]\n"
-    )
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("prometheus did not become ready")
-            time.sleep(0.05)
-        yield PrometheusServer(url)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

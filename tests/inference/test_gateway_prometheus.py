@@ -14,12 +14,13 @@ import pytest
 from gateway_helpers import (
     MODEL,
     LabelledData,
-    PrometheusServer,
     RunningGateway,
     accuracy_of,
     put_table,
     two_version_table,
 )
+
+from tests.support.prometheus import PrometheusServer
 
 ACCURACY = (
     'sum(increase(modelrollout_feedback_correct_total{{model="{m}",version="{v}"}}[1m]))'
@@ -47,7 +48,7 @@ def test_accuracy_promql_per_version(
         # Prometheus starts scraping ~5 s after it is ready (target discovery is throttled); a
         # first scrape with the feedback series at 0 lets increase() see every label.
         deadline = time.monotonic() + 20
-        while not prometheus.query('up{job="gateway"} == 1'):
+        while not prometheus.series('up{job="gateway"} == 1'):
             assert time.monotonic() < deadline, "prometheus never scraped the gateway"
             time.sleep(0.2)
         started = time.monotonic()
@@ -83,7 +84,7 @@ def test_accuracy_promql_per_version(
         while time.monotonic() < deadline:
             measured = {}
             for version in ("1", "2"):
-                result = prometheus.query(ACCURACY.format(m=MODEL, v=version))
+                result = prometheus.series(ACCURACY.format(m=MODEL, v=version))
                 if result and not math.isnan(value := float(result[0]["value"][1])):  # type: ignore[index]
                     measured[version] = value
             if len(measured) == 2 and all(abs(measured[v] - expected[v]) < 0.01 for v in measured):

@@ -15,6 +15,8 @@ from typing import Any
 
 import kmock
 
+from tests.support.processes import die_with_parent
+
 from .prometheus import free_port
 
 GROUP_VERSION = "modelrollout.dev/v1alpha1"
@@ -144,6 +146,7 @@ class OperatorProcess:
             [sys.executable, "-m", "kopf", "run", "-A", "--standalone", "-m",
              "modelrollout_operator.handlers"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,
         )  # fmt: skip
 
     def kill(self) -> None:

@@ -6,6 +6,7 @@ versions; tests move its counters to play traffic, feedback and latency per vers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,11 +14,15 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from tests.support.processes import die_with_parent
 
 PROMETHEUS = shutil.which("prometheus")
 SKIP_REASON = "the prometheus binary is not installed (apt-get install prometheus)"
@@ -93,7 +98,10 @@ class GatewayMetrics:
 
 
 class PrometheusServer:
-    """`prometheus` on 127.0.0.1 with a temporary TSDB, scraping `targets` every second."""
+    """`prometheus` on 127.0.0.1 with a temporary TSDB, scraping `targets` every second.
+
+    The one launcher the test suites share (gateway, operator, dashboards).
+    """
 
     def __init__(self, targets: list[str]) -> None:
         if PROMETHEUS is None:
@@ -125,6 +133,7 @@ class PrometheusServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -135,6 +144,21 @@ class PrometheusServer:
                 pass
             time.sleep(0.05)
         raise RuntimeError("prometheus did not become ready in 15 s")
+
+    def series(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """The result of an instant query (at `at`, a Unix time, or now); a failed query fails."""
+        params: dict[str, Any] = {"query": promql}
+        if at is not None:
+            params["time"] = at
+        body = httpx.get(f"{self.url}/api/v1/query", params=params, timeout=10).json()
+        assert body["status"] == "success", (
+            f"{promql}: {body.get('errorType')}: {body.get('error')}"
+        )
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def wait_for_series(self, query: str, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -158,3 +182,16 @@ class PrometheusServer:
     def close(self) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+@contextlib.contextmanager
+def running_prometheus(targets: list[str]) -> Iterator[PrometheusServer]:
+    """A started server, stopped afterwards; skips the test when the binary is missing."""
+    if PROMETHEUS is None:
+        pytest.skip(SKIP_REASON)
+    server = PrometheusServer(targets)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

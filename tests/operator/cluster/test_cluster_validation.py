@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from tests.operator.cluster.conftest import CLUSTER_MARKS, GROUP, VERSION
 
 pytestmark = CLUSTER_MARKS
