@@ -18,6 +18,7 @@ import structlog
 
 from ..api.v1alpha1 import MetricCheck, MetricKind, parse_duration
 from ..metrics import Target
+from ..metrics.base import planned_checks
 from ..rollout.model import Measurement, MetricObservation, ObservationPlan
 from .exposition import ExpositionError, Snapshot, histogram_quantile, parse_snapshot
 
@@ -99,10 +100,7 @@ class GatewayCountersProvider:
         target: Target,
         now: datetime,
     ) -> list[MetricObservation]:
-        by_name = {c.name: c for c in checks}
-        missing = [m for m in plan.metrics if m not in by_name]
-        if missing:
-            raise ValueError(f"plan names metrics the spec does not define: {missing}")
+        planned = planned_checks(plan, checks)
         try:
             later = await self.sample(now)
         except (httpx.HTTPError, ExpositionError) as error:
@@ -112,7 +110,7 @@ class GatewayCountersProvider:
                 MetricObservation(metric=m, candidate=Measurement(value=None), error=message)
                 for m in plan.metrics
             ]
-        return [self._observe_one(plan, by_name[m], later, now) for m in plan.metrics]
+        return [self._observe_one(plan, c, later, now) for c in planned]
 
     def _observe_one(
         self, plan: ObservationPlan, check: MetricCheck, later: Snapshot, now: datetime

@@ -29,3 +29,12 @@ class MetricsProvider(Protocol):
     ) -> list[MetricObservation]:
         """One observation per planned metric; failures become `error`, never a pass."""
         ...
+
+
+def planned_checks(plan: ObservationPlan, checks: Sequence[MetricCheck]) -> list[MetricCheck]:
+    """The spec's checks for the plan's metrics, in the plan's order (every provider's start)."""
+    by_name = {c.name: c for c in checks}
+    missing = [m for m in plan.metrics if m not in by_name]
+    if missing:
+        raise ValueError(f"plan names metrics the spec does not define: {missing}")
+    return [by_name[m] for m in plan.metrics]

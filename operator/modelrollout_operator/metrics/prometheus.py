@@ -17,7 +17,7 @@ import structlog
 
 from ..api.v1alpha1 import MetricCheck
 from ..rollout.model import Measurement, MetricObservation, ObservationPlan
-from .base import Target
+from .base import Target, planned_checks
 from .promql import Queries, TemplateError, queries_for
 
 log = structlog.get_logger(__name__)
@@ -142,14 +142,9 @@ class PrometheusProvider:
         target: Target,
         now: datetime,
     ) -> list[MetricObservation]:
-        by_name = {c.name: c for c in checks}
-        missing = [m for m in plan.metrics if m not in by_name]
-        if missing:
-            raise ValueError(f"plan names metrics the spec does not define: {missing}")
+        planned = planned_checks(plan, checks)
         return list(
-            await asyncio.gather(
-                *(self._observe_one(plan, by_name[m], target, now) for m in plan.metrics)
-            )
+            await asyncio.gather(*(self._observe_one(plan, c, target, now) for c in planned))
         )
 
 
