@@ -18,6 +18,16 @@ if ! command -v prometheus >/dev/null 2>&1; then
   fi
 fi
 
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing redis-server (Debian package; the gateway's shared feedback store)"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  else
+    echo "==> redis-server not installed and not root: Redis store tests will be skipped" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   python3 -m venv .venv
