@@ -15,8 +15,6 @@ from modelrollout_operator.k8s.client import Connection, KubeClient
 from tests.support.kubernetes import FakeKubelet, OperatorProcess, register_resources
 from tests.support.prometheus import PROMETHEUS, SKIP_REASON, GatewayMetrics, PrometheusServer
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
-
 
 @pytest.fixture()
 def gateway_metrics() -> Iterator[GatewayMetrics]:
