@@ -44,7 +44,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "--summary-json", type=Path, help="write the machine-readable outcome to this file"
     )
     parser.add_argument(
-        "--timeline", type=Path, help="where to draw the PNG (default: <workdir>/demo-timeline.png)"
+        "--timeline",
+        type=Path,
+        help="where to draw the PNG (default: demo-timeline.png in --workdir, else here)",
     )
     parser.add_argument(
         "--rate", type=float, default=150.0, help="requests per second sent (default 150)"

@@ -99,6 +99,16 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def timeline_path(options: DemoOptions) -> Path:
+    """Where the plot goes: --timeline, else the kept --workdir, else the current directory.
+
+    Never the temporary work dir: it is deleted when the demo ends, and the path is printed.
+    """
+    if options.timeline is not None:
+        return options.timeline
+    return (options.workdir or Path.cwd()) / "demo-timeline.png"
+
+
 def _experiments(manifests: Manifests, fast_factor: float) -> list[Experiment]:
     chosen = []
     for scenario in SCENARIOS:
@@ -123,7 +133,8 @@ def _run(
     manifests = load_manifests(options.examples)
     experiments = _experiments(manifests, options.time_factor)
     versions = _versions(manifests, experiments)
-    say(f"model-rollout demo: work dir {workdir}{' (--fast)' if options.fast else ''}")
+    kept = "" if options.workdir else " (temporary: removed at exit; keep it with --workdir)"
+    say(f"model-rollout demo: work dir {workdir}{kept}{' (--fast)' if options.fast else ''}")
     say(
         f"configuration: {len(versions)} ModelVersions and {len(experiments)} Experiments "
         f"from {options.examples}"
@@ -167,7 +178,7 @@ def _run(
             say=say,
         )
         results, ticks = asyncio.run(_scenarios(runner, experiments, supervisor))
-    timeline = options.timeline or workdir / "demo-timeline.png"
+    timeline = timeline_path(options)
     if ticks:
         draw_timeline(ticks, timeline, "modelrollout demo: weight and accuracy per version")
     timings["totalSeconds"] = time.monotonic() - started
