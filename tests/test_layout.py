@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -78,3 +79,31 @@ def test_wheel_holds_only_the_three_packages(tmp_path: Path) -> None:
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     packages = {t for t in tops if not t.endswith((".dist-info", ".data"))}
     assert packages == set(COMPONENTS.values())
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_demo_examples_so_an_installed_demo_runs(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("model_rollout-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {n.rsplit("/", 1)[-1] for n in names if "/local/examples/" in n}
+    in_checkout = {p.name for p in (ROOT / "examples" / "demo").glob("*.yaml")}
+    assert in_checkout and shipped == in_checkout
+    # Outside a checkout, the demo finds the packaged copy.
+    unpacked = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    found = subprocess.run(
+        [sys.executable, "-c",
+         "from modelrollout_operator.cli.demo import default_examples; print(default_examples())"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(unpacked)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    examples = Path(found.stdout.strip())
+    assert examples.is_relative_to(unpacked), examples
+    assert {p.name for p in examples.glob("*.yaml")} == in_checkout

@@ -18,13 +18,14 @@ from ..local.supervising import ProcessFailed
 from ..routing import RoutingError
 from .main import registry
 
-_SOURCE_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "demo"
+# Shipped inside the package (examples/demo in a checkout links here), so a wheel runs the demo.
+_PACKAGED_EXAMPLES = Path(__file__).resolve().parents[1] / "local" / "examples"
 
 
 def default_examples() -> Path:
-    """`examples/demo` of the working directory, else of the source tree this runs from."""
+    """`examples/demo` of the working directory (the user's edits), else the packaged copy."""
     here = Path.cwd() / "examples" / "demo"
-    return here if here.is_dir() else _SOURCE_EXAMPLES
+    return here if here.is_dir() else _PACKAGED_EXAMPLES
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
