@@ -70,16 +70,33 @@ def s3_client() -> Any:
     return boto3.client("s3", endpoint_url=endpoint)
 
 
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy `source` to `target` so that a reader sees the old file or the new one, whole.
+
+    The copy goes to a temporary name of its own in the target's directory (same file system,
+    so the rename is atomic), then replaces the target. Several writers of one target at once
+    (two trainings of one model into one repository both write `<model>/config.pbtxt`) each
+    use their own temporary file: the last rename wins and no writer loses its file midway.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    partial = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, _CHUNK)
+        os.chmod(partial, 0o644)  # mkstemp makes it 0600; a served model must stay readable
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def upload_file(source: Path, uri: str, *, sha256: str | None = None, client: Any = None) -> None:
     """Copy a local file to a local path or S3; with `sha256`, record it beside the object."""
     if not is_s3(uri):
         target = Path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.resolve() != target.resolve():
-            # copy then rename so a reader never sees a half-written file
-            partial = target.with_name(f".{target.name}.partial")
-            shutil.copyfile(source, partial)
-            partial.replace(target)
+            copy_atomically(source, target)
         return
     location = parse_s3(uri)
     extra: dict[str, Any] = {}
