@@ -36,7 +36,9 @@ class OperatorSettings(BaseSettings):
     )
     gateway_namespace: str | None = Field(
         default=None,
-        description="Namespace of the gateway's routing ConfigMaps (default: the Experiment's).",
+        description="The gateway's namespace, where the operator writes every routing ConfigMap "
+        "(the chart sets the release namespace; default: the operator's own namespace, else "
+        "`default_namespace`).",
     )
     kube_server: str | None = Field(
         default=None,

@@ -50,7 +50,7 @@ def control_patch(verb: str, current_step: int | None = None) -> dict[str, Any]:
 
 
 async def _apply(verb: str, name: str, namespace: str, settings: OperatorSettings) -> int:
-    client = KubeClient(Connection.discover(settings.kube_server))
+    client = KubeClient(Connection.discover(settings))
     try:
         experiment = await client.get(EXPERIMENTS, namespace, name)
         if experiment is None:

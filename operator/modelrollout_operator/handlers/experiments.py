@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import aiohttp
 import kopf
 import structlog
 
-from ..api.v1alpha1 import GROUP, VERSION
+from ..api.v1alpha1 import GROUP, VERSION, TrafficProvider
+from ..k8s.client import KubeError
+from ..routing import GatewayRouter
 from .driving import PassState, experiment_pass
 from .failures import log_failed_pass
 from .services import Services
@@ -61,8 +64,16 @@ async def drive_experiment(
 
 
 @kopf.on.delete(GROUP, VERSION, "experiments", optional=True)
-def forget_experiment(
+async def forget_experiment(
     name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any
 ) -> None:
     services: Services = memo.services
     services.metrics.forget(namespace or "", name, str(spec.get("model", "")))
+    # The routing ConfigMap lives in the gateway's namespace, out of reach of the Experiment's
+    # owner references: delete it here (best effort, as this handler is optional).
+    router = services.routers.get(TrafficProvider.GATEWAY)
+    if isinstance(router, GatewayRouter):
+        try:
+            await router.forget(namespace or "default", name)
+        except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("routing.forget_failed", experiment=f"{namespace}/{name}", error=str(exc))

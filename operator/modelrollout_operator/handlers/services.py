@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..api.v1alpha1 import TrafficProvider
 from ..k8s.client import CONFIGMAPS, HTTPROUTES, Connection, KubeClient
+from ..k8s.credentials import pod_namespace
 from ..metrics import MetricsProvider, PrometheusProvider
 from ..observability import HealthServer, OperatorMetrics
 from ..routing import GatewayRouter, HTTPRouteRouter, Router
@@ -32,12 +33,17 @@ class Services:
         await self.kube.close()
 
 
+def gateway_namespace(settings: OperatorSettings) -> str:
+    """Where routing ConfigMaps go: the gateway's namespace (the chart sets it), else ours."""
+    return settings.gateway_namespace or pod_namespace() or settings.default_namespace
+
+
 def build_services(settings: OperatorSettings) -> Services:
-    kube = KubeClient(Connection.discover(settings.kube_server))
+    kube = KubeClient(Connection.discover(settings))
     metrics = OperatorMetrics()
     routers: dict[TrafficProvider, Router] = {
         TrafficProvider.GATEWAY: GatewayRouter(
-            kube, CONFIGMAPS, namespace=settings.gateway_namespace
+            kube, CONFIGMAPS, namespace=gateway_namespace(settings)
         ),
         TrafficProvider.HTTP_ROUTE: HTTPRouteRouter(kube, HTTPROUTES),
     }

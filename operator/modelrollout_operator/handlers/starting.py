@@ -6,22 +6,19 @@ from typing import Any
 
 import kopf
 
+from ..k8s import credentials
 from ..observability import configure_logging
 from ..settings import OperatorSettings
 from .services import build_services
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """An explicit API server (tests, emulators) from settings; else kopf's own discovery."""
-    settings = OperatorSettings()
-    if settings.kube_server:
-        return kopf.ConnectionInfo(
-            server=settings.kube_server,
-            insecure=True,
-            default_namespace=settings.default_namespace,
-        )
-    return kopf.login_via_client(**kwargs)
+def login(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> kopf.ConnectionInfo:
+    """The one source of credentials (k8s/credentials.py), also used by the operator's client.
+
+    kopf calls it again after a 401, which reads a rotated service-account token afresh.
+    """
+    return credentials.login(OperatorSettings(), kopf_settings=settings, logger=logger)
 
 
 @kopf.on.startup()

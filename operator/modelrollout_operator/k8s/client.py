@@ -6,15 +6,21 @@ Merge patches only (RFC 7386): they mean the same thing on every API server and 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import ssl
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import kopf
 import structlog
+
+from ..settings import OperatorSettings
+from .credentials import login, normalised
 
 log = structlog.get_logger(__name__)
 
@@ -59,38 +65,48 @@ HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 
 @dataclass(frozen=True)
 class Connection:
+    """Where and how to reach the API: one snapshot of the credentials (they may rotate)."""
+
     server: str
     token: str | None = None
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     insecure: bool = False
+    scheme: str = "Bearer"
+    ca_data: bytes | None = None
 
     @classmethod
-    def discover(cls, server_override: str | None = None) -> Connection:
-        """An explicit server (no TLS checks), else in-cluster, else the KUBECONFIG context."""
-        if server_override:
-            return cls(server=server_override.rstrip("/"), insecure=True)
-        from kubernetes import client, config  # heavy import; only needed here
-
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
-        cfg = client.Configuration.get_default_copy()
-        auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
-        token = None
-        if auth:
-            prefix = cfg.api_key_prefix.get("authorization", "")
-            token = auth.removeprefix("Bearer ").strip() if not prefix else auth
+    def from_info(cls, info: kopf.ConnectionInfo) -> Connection:
+        """kopf's login result (k8s/credentials.py), as this client uses it."""
+        info = normalised(info)
+        ca_data = info.ca_data.encode() if isinstance(info.ca_data, str) else info.ca_data
         return cls(
-            server=cfg.host.rstrip("/"),
-            token=token,
-            ca_file=cfg.ssl_ca_cert,
-            cert_file=cfg.cert_file,
-            key_file=cfg.key_file,
-            insecure=not cfg.verify_ssl,
+            server=info.server.rstrip("/"),
+            token=info.token,
+            ca_file=_path(info.ca_path),
+            cert_file=_path(info.certificate_path),
+            key_file=_path(info.private_key_path),
+            insecure=bool(info.insecure),
+            scheme=info.scheme or "Bearer",
+            ca_data=ca_data,
         )
+
+    @classmethod
+    def discover(cls, settings: OperatorSettings) -> Callable[[], Connection]:
+        """A login for `KubeClient`: the same one kopf uses, called again after a 401."""
+        return lambda: cls.from_info(login(settings))
+
+    @property
+    def authorization(self) -> str | None:
+        return f"{self.scheme} {self.token}" if self.token else None
+
+
+Login = Callable[[], Connection]
+
+
+def _path(value: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None) -> str | None:
+    return None if value is None else os.fsdecode(value)
 
 
 def matches_labels(obj: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -101,19 +117,68 @@ def matches_labels(obj: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 class KubeClient:
     """get / list / create / patch / delete, plus Events, over one pooled aiohttp session."""
 
-    def __init__(self, connection: Connection, *, timeout: float = 10.0) -> None:
-        self._conn = connection
+    def __init__(self, connection: Connection | Login, *, timeout: float = 10.0) -> None:
+        self._login: Login = connection if callable(connection) else (lambda: connection)
+        self._conn: Connection | None = None
+        self._relogin = asyncio.Lock()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0  # for the benchmark and the readiness probe
 
-    def _ssl(self) -> ssl.SSLContext | bool:
-        if self._conn.insecure:
+    @staticmethod
+    def _ssl(conn: Connection) -> ssl.SSLContext | bool:
+        if conn.insecure:
             return False
-        ctx = ssl.create_default_context(cafile=self._conn.ca_file)
-        if self._conn.cert_file:
-            ctx.load_cert_chain(self._conn.cert_file, self._conn.key_file)
+        ctx = ssl.create_default_context(
+            cafile=conn.ca_file, cadata=conn.ca_data.decode() if conn.ca_data else None
+        )
+        if conn.cert_file:
+            ctx.load_cert_chain(conn.cert_file, conn.key_file)
         return ctx
+
+    def _open(self, conn: Connection) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            base_url=conn.server,
+            headers={"Accept": "application/json"},
+            timeout=self._timeout,
+            connector=aiohttp.TCPConnector(ssl=self._ssl(conn), limit=64),
+        )
+
+    async def _connect(
+        self, stale: Connection | None = None
+    ) -> tuple[Connection, aiohttp.ClientSession]:
+        """The current credentials and session; after a 401 with `stale`, log in again first.
+
+        Requests refused together log in once: whoever comes second finds fresh credentials.
+        """
+        async with self._relogin:
+            if self._conn is None or (stale is not None and self._conn is stale):
+                fresh = await asyncio.to_thread(self._login)
+                if self._session is not None and (
+                    self._conn is None
+                    or (
+                        fresh.server,
+                        fresh.ca_file,
+                        fresh.ca_data,
+                        fresh.cert_file,
+                        fresh.key_file,
+                        fresh.insecure,
+                    )
+                    != (
+                        self._conn.server,
+                        self._conn.ca_file,
+                        self._conn.ca_data,
+                        self._conn.cert_file,
+                        self._conn.key_file,
+                        self._conn.insecure,
+                    )
+                ):
+                    await self._session.close()
+                    self._session = None
+                self._conn = fresh
+            if self._session is None:
+                self._session = self._open(self._conn)
+            return self._conn, self._session
 
     async def _request(
         self,
@@ -124,30 +189,27 @@ class KubeClient:
         content_type: str = "application/json",
         params: Mapping[str, str] | None = None,
     ) -> Any:
-        if self._session is None:
-            headers = {"Accept": "application/json"}
-            if self._conn.token:
-                headers["Authorization"] = f"Bearer {self._conn.token}"
-            self._session = aiohttp.ClientSession(
-                base_url=self._conn.server,
-                headers=headers,
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(ssl=self._ssl(), limit=64),
-            )
-        self.requests += 1
-        async with self._session.request(
-            method,
-            path,
-            json=body,
-            params=params,
-            headers={"Content-Type": content_type} if body is not None else None,
-        ) as resp:
-            data: Any = await resp.json(content_type=None) if resp.content_length != 0 else None
-            if resp.status >= 400:
-                message = data.get("message", "") if isinstance(data, dict) else str(data)
-                cls = Conflict if resp.status == 409 else KubeError
-                raise cls(resp.status, f"{method} {path}: {message}")
-            return data
+        conn, session = await self._connect()
+        for attempt in (1, 2):
+            headers = {"Content-Type": content_type} if body is not None else {}
+            if conn.authorization:
+                headers["Authorization"] = conn.authorization
+            self.requests += 1
+            async with session.request(
+                method, path, json=body, params=params, headers=headers
+            ) as resp:
+                if resp.status == 401 and attempt == 1:
+                    # Tokens rotate (projected service-account tokens): read them again, once.
+                    log.info("kube.relogin", method=method, path=path)
+                    conn, session = await self._connect(stale=conn)
+                    continue
+                data: Any = await resp.json(content_type=None) if resp.content_length != 0 else None
+                if resp.status >= 400:
+                    message = data.get("message", "") if isinstance(data, dict) else str(data)
+                    cls = Conflict if resp.status == 409 else KubeError
+                    raise cls(resp.status, f"{method} {path}: {message}")
+                return data
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:

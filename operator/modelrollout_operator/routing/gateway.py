@@ -1,4 +1,11 @@
-"""The `gateway` traffic provider: one routing ConfigMap per Experiment, watched by the gateway."""
+"""The `gateway` traffic provider: one routing ConfigMap per Experiment, watched by the gateway.
+
+The ConfigMaps live in the gateway's own namespace, never beside the Experiment: only the
+operator may write there (the chart's RBAC), so no tenant can hand the gateway a table, and the
+gateway reads ConfigMaps of its own namespace only. The name starts with the Experiment's
+namespace and the `modelrollout.dev/for-namespace` label names it: the gateway accepts from such
+a table only backends in that namespace (docs/contracts.md §2).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +24,32 @@ from .table import build_routing_table
 log = structlog.get_logger(__name__)
 
 ROUTING_LABEL = "modelrollout.dev/routing"
+NAMESPACE_LABEL = "modelrollout.dev/for-namespace"
+MODEL_LABEL = "modelrollout.dev/model"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+EXPERIMENT_ANNOTATION = "modelrollout.dev/experiment"
 ROUTING_KEY = "routing.json"
+MAX_NAME = 253  # a ConfigMap's name is a DNS subdomain
 
 
-def configmap_name(experiment: str) -> str:
-    full = f"{experiment}-routing"
-    if len(full) <= 63:
+def configmap_name(namespace: str, experiment: str) -> str:
+    """`<namespace>.<experiment>.routing`: unique across namespaces.
+
+    Namespaces hold no dots, so the first dot ends the namespace whatever the Experiment's name
+    is; a name past 253 characters keeps a stable hash of the whole instead of its tail.
+    """
+    full = f"{namespace}.{experiment}.routing"
+    if len(full) <= MAX_NAME:
         return full
-    return f"{experiment[:46]}-{hashlib.sha256(full.encode()).hexdigest()[:8]}-routing"
+    digest = hashlib.sha256(full.encode()).hexdigest()[:12]
+    return f"{full[: MAX_NAME - len(digest) - 10]}-{digest}.routing"
+
+
+def routing_labels(namespace: str, model: str) -> dict[str, str]:
+    labels = {ROUTING_LABEL: "true", NAMESPACE_LABEL: namespace, MANAGED_BY_LABEL: "model-rollout"}
+    if len(model) <= 63:  # a label value; the table itself always names the model
+        labels[MODEL_LABEL] = model
+    return labels
 
 
 def _same_routes(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -42,12 +67,12 @@ class GatewayRouter:
         api: ObjectApi,
         configmaps: Any,
         *,
-        namespace: str | None = None,
+        namespace: str,
         timeout_seconds: float = 1.0,
     ) -> None:
         self._api = api
         self._configmaps = configmaps
-        self._namespace = namespace  # the gateway's namespace; None: the Experiment's
+        self._namespace = namespace  # the gateway's own namespace
         self._timeout = timeout_seconds
 
     async def apply(
@@ -61,8 +86,8 @@ class GatewayRouter:
         check_ready(traffic, baseline, candidate)
         meta = experiment.get("metadata", {})
         exp_ns = str(meta.get("namespace") or "default")
-        namespace = self._namespace or exp_ns
-        name = configmap_name(str(meta["name"]))
+        namespace = self._namespace
+        name = configmap_name(exp_ns, str(meta["name"]))
         existing = await self._api.get(self._configmaps, namespace, name)
         old: dict[str, Any] | None = None
         if existing is not None:
@@ -84,14 +109,20 @@ class GatewayRouter:
         if isinstance(old, dict) and _same_routes(old, table):
             return
         data = {ROUTING_KEY: json.dumps(table, separators=(",", ":"))}
-        labels = {ROUTING_LABEL: "true", "modelrollout.dev/model": spec.model}
+        labels = routing_labels(exp_ns, spec.model)
         if existing is None:
             body: dict[str, Any] = {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": labels,
+                    "annotations": {EXPERIMENT_ANNOTATION: f"{exp_ns}/{meta['name']}"},
+                },
                 "data": data,
             }
+            # Owner references cannot cross namespaces: elsewhere `forget` deletes it.
             if namespace == exp_ns and meta.get("uid"):
                 body["metadata"]["ownerReferences"] = [
                     {
@@ -113,3 +144,9 @@ class GatewayRouter:
             promoted=traffic.promoted,
             generation=table["generation"],
         )
+
+    async def forget(self, namespace: str, experiment: str) -> None:
+        """Delete an Experiment's routing ConfigMap (the Experiment was deleted)."""
+        delete = getattr(self._api, "delete", None)
+        if delete is not None:
+            await delete(self._configmaps, self._namespace, configmap_name(namespace, experiment))

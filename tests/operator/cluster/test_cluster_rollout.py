@@ -88,7 +88,7 @@ def test_operator_writes_statuses_and_serving_objects(
     if exp["phase"] == "Pending":  # traffic never moves to a version that is not Ready
         core = client.CoreV1Api(api)
         names = [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items]
-        assert configmap_name("rollout") not in names
+        assert configmap_name(namespace, "rollout") not in names
 
 
 @pytest.mark.skipif(
@@ -111,7 +111,7 @@ def test_ready_versions_get_a_routing_configmap(
         items = core.list_namespaced_config_map(
             namespace, label_selector=f"{ROUTING_LABEL}=true"
         ).items
-        found = [cm for cm in items if cm.metadata.name == configmap_name("rollout")]
+        found = [cm for cm in items if cm.metadata.name == configmap_name(namespace, "rollout")]
         return json.loads(found[0].data[ROUTING_KEY]) if found else None
 
     table = wait_for(routing, 60, "the routing ConfigMap")

@@ -47,7 +47,7 @@ async def test_good_candidate_is_promoted_step_by_step(
     for weight in (10, 25, 50, 100):
         assert any(f"{weight}%" in m for m in messages), messages
     # The gateway's routing table ends with the candidate as the only, stable version.
-    cm = await kube.get(CONFIGMAPS, NS, "good-routing")
+    cm = await kube.get(CONFIGMAPS, NS, f"{NS}.good.routing")
     assert cm is not None and cm["metadata"]["labels"]["modelrollout.dev/routing"] == "true"
     table = json.loads(cm["data"]["routing.json"])
     assert table["versions"] == [

@@ -59,7 +59,7 @@ async def test_restarts_at_every_step_neither_repeat_nor_skip(
     walked = [s for i, s in enumerate(steps) if s and (i == 0 or s != steps[i - 1])]
     assert walked == [1, 2, 3, 4], steps
     weights = []
-    for version in _history(cluster, ("v1/configmaps", NS, "phoenix-routing")):
+    for version in _history(cluster, ("v1/configmaps", NS, f"{NS}.phoenix.routing")):
         table = json.loads(version["data"]["routing.json"])
         cand = [v["weight"] for v in table["versions"] if v["version"] == "2"]
         if not weights or weights[-1] != cand[0]:

@@ -24,7 +24,7 @@ async def _ready(kube: KubeClient, op: Any) -> None:
 
 
 async def _weight(kube: KubeClient, name: str) -> int:
-    cm = await kube.get(CONFIGMAPS, NS, f"{name}-routing")
+    cm = await kube.get(CONFIGMAPS, NS, f"{NS}.{name}.routing")
     if cm is None:
         return 0
     table = json.loads(cm["data"]["routing.json"])

@@ -33,9 +33,12 @@ async def kube(kmock: Any) -> AsyncIterator[KubeClient]:
 
 
 async def _table(kube: KubeClient) -> dict[str, Any]:
-    cm = await kube.get(CONFIGMAPS, "gw", "exp-routing")
+    cm = await kube.get(CONFIGMAPS, "gw", "ml.exp.routing")
     assert cm is not None
     assert cm["metadata"]["labels"]["modelrollout.dev/routing"] == "true"
+    # Written for the Experiment's namespace, in the gateway's: no owner reference across.
+    assert cm["metadata"]["labels"]["modelrollout.dev/for-namespace"] == "ml"
+    assert "ownerReferences" not in cm["metadata"]
     return dict(json.loads(cm["data"]["routing.json"]))
 
 
@@ -51,6 +54,19 @@ async def test_gateway_router_grows_generation_only_on_change(kube: KubeClient) 
     table = await _table(kube)
     assert table["generation"] == 2
     assert [v["version"] for v in table["versions"]] == ["1"]
+    await router.forget("ml", "exp")
+    assert await kube.get(CONFIGMAPS, "gw", "ml.exp.routing") is None
+
+
+def test_routing_configmap_names_cannot_collide_across_namespaces() -> None:
+    from modelrollout_operator.routing.gateway import configmap_name
+
+    # Namespaces hold no dots: the first dot always ends the namespace.
+    assert configmap_name("team-a", "b.exp") != configmap_name("team", "a.b.exp")
+    assert configmap_name("a-b", "c") != configmap_name("a", "b-c")
+    long = configmap_name("ns", "x" * 300)
+    assert len(long) <= 253 and long.endswith(".routing")
+    assert long != configmap_name("ns", "x" * 299)
 
 
 async def test_no_weight_for_a_version_that_is_not_ready(kube: KubeClient) -> None:
@@ -58,7 +74,7 @@ async def test_no_weight_for_a_version_that_is_not_ready(kube: KubeClient) -> No
     unready = VersionRef(name="v2", version="2", ready=False)
     with pytest.raises(RoutingError, match="not Ready"):
         await router.apply(EXP, SPEC, SetTraffic(candidate_weight=10), BASE, unready)
-    assert await kube.get(CONFIGMAPS, "gw", "exp-routing") is None
+    assert await kube.get(CONFIGMAPS, "gw", "ml.exp.routing") is None
     # Weight 0 (a rollback) is always allowed.
     await router.apply(EXP, SPEC, SetTraffic(candidate_weight=0), BASE, unready)
 
