@@ -1,9 +1,11 @@
 """Routing tables that change at run time: the routing file, and ConfigMaps the operator owns.
 
-The ConfigMap watch is a plain HTTP list+watch (httpx) with label selector
-`modelrollout.dev/routing=true`; labels are checked again here because not every API server (or
-emulator) applies selectors. Tables apply in order of `generation` (the gateway ignores older
-ones), so every replica converges on the newest table whatever order events arrive in.
+The ConfigMap watch is a plain HTTP list+watch (httpx) of the gateway's own namespace only,
+with label selector `modelrollout.dev/routing=true`; labels are checked again here because not
+every API server (or emulator) applies selectors. Only the operator may write ConfigMaps there;
+a table is applied only if it keeps to the namespace it was written for (routing/sources.py).
+Tables apply in order of `generation` (the gateway ignores older ones), so every replica
+converges on the newest table whatever order events arrive in.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,13 @@ import structlog
 from .errors import GatewayError
 from .routing.sources import (
     ROUTING_LABEL,
+    ModelClaims,
     TableSourceError,
+    check_backends_within,
     is_routing_configmap,
     parse_tables,
     table_of_configmap,
+    written_for,
 )
 from .serving.gateway import Gateway
 from .settings import GatewaySettings
@@ -49,6 +55,41 @@ async def watch_routing_file(gateway: Gateway, path: Path, interval: float = 1.0
         await asyncio.sleep(interval)
 
 
+class TokenFileAuth(httpx.Auth):
+    """`Authorization: Bearer <token>` read from the file on every request.
+
+    A pod's service-account token is projected and rotated by the kubelet: a token read once
+    would be refused (401) once it expires. A 401 is retried once with the file read again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def _token(self) -> str | None:
+        try:
+            return self._path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self._token()
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            fresh = self._token()
+            if fresh and fresh != token:
+                request.headers["Authorization"] = f"Bearer {fresh}"
+                yield request
+
+
+def service_url(host: str, port: str) -> str:
+    """`https://host:port`, an IPv6 host in brackets (RFC 3986)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"https://{host}:{port}"
+
+
 def kube_client(settings: GatewaySettings) -> httpx.AsyncClient:
     """An API client: explicit URL/token/CA settings, else the pod's service account."""
     url = settings.kube_api_url
@@ -63,12 +104,9 @@ def kube_client(settings: GatewaySettings) -> httpx.AsyncClient:
             raise RuntimeError(
                 "no Kubernetes API: set MODELROLLOUT_GATEWAY_KUBE_API_URL or run in a pod"
             )
-        url = f"https://{host}:{port}"
+        url = service_url(host, port)
         token_file = token_file or SERVICE_ACCOUNT / "token"
         ca_file = ca_file or SERVICE_ACCOUNT / "ca.crt"
-    headers = {}
-    if token_file is not None and token_file.exists():
-        headers["Authorization"] = f"Bearer {token_file.read_text().strip()}"
     verify: ssl.SSLContext | bool = True
     if settings.kube_insecure:
         verify = False
@@ -76,18 +114,35 @@ def kube_client(settings: GatewaySettings) -> httpx.AsyncClient:
         verify = ssl.create_default_context(cafile=str(ca_file))
     # No read timeout: a watch stays open; the server ends it after timeoutSeconds.
     timeout = httpx.Timeout(10.0, read=None)
-    return httpx.AsyncClient(base_url=url, headers=headers, verify=verify, timeout=timeout)
+    return httpx.AsyncClient(
+        base_url=url,
+        auth=TokenFileAuth(token_file) if token_file is not None else None,
+        verify=verify,
+        timeout=timeout,
+    )
+
+
+def own_namespace(namespace: str | None) -> str:
+    """The namespace to watch: the given one, else the pod's own, else `default`."""
+    if namespace:
+        return namespace
+    try:
+        return (SERVICE_ACCOUNT / "namespace").read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        return "default"
 
 
 class ConfigMapWatcher:
+    """Routing ConfigMaps of one namespace (the gateway's own), never of the whole cluster."""
+
     def __init__(self, gateway: Gateway, client: httpx.AsyncClient, namespace: str | None) -> None:
         self._gateway = gateway
         self._client = client
-        self._path = (
-            f"/api/v1/namespaces/{namespace}/configmaps" if namespace else "/api/v1/configmaps"
-        )
+        self.namespace = own_namespace(namespace)
+        self._path = f"/api/v1/namespaces/{self.namespace}/configmaps"
         # (namespace, name) -> model, so a deleted ConfigMap removes its model's table.
         self._owners: dict[tuple[str, str], str] = {}
+        self._claims = ModelClaims()
 
     async def run(self) -> None:
         backoff = 0.2
@@ -110,7 +165,8 @@ class ConfigMapWatcher:
         )
         response.raise_for_status()
         document = response.json()
-        items = sorted(document.get("items") or [], key=_generation)
+        # Oldest first: after a restart a model stays with the namespace that routed it first.
+        items = sorted(document.get("items") or [], key=_age_and_generation)
         for item in items:
             await self._handle("ADDED", item)
         version = (document.get("metadata") or {}).get("resourceVersion")
@@ -139,25 +195,33 @@ class ConfigMapWatcher:
 
     async def _handle(self, kind: str, configmap: dict[str, Any]) -> None:
         metadata = configmap.get("metadata") or {}
-        key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        key = (str(metadata.get("namespace") or self.namespace), str(metadata.get("name", "")))
+        if key[0] != self.namespace:
+            return  # not from the gateway's namespace: never ours, whatever its labels say
         if kind == "DELETED" or not is_routing_configmap(configmap):
             # A removed ConfigMap (or label) ends its experiment: serve the repository directly.
+            self._claims.release(key)
             model = self._owners.pop(key, None)
             if model is not None:
                 await self._gateway.remove(model)
             return
         try:
+            written = written_for(configmap)
             table = table_of_configmap(configmap)
+            check_backends_within(table, written)
+            self._claims.check(key, table.model, written)
             await self._gateway.apply(table, source=f"configmap:{key[0]}/{key[1]}")
             self._owners[key] = table.model
+            self._claims.hold(key, table.model, written)
         except (TableSourceError, GatewayError) as exc:
             log.error(
                 "routing ConfigMap not applied", configmap=f"{key[0]}/{key[1]}", error=str(exc)
             )
 
 
-def _generation(configmap: dict[str, Any]) -> int:
+def _age_and_generation(configmap: dict[str, Any]) -> tuple[str, int]:
+    created = str((configmap.get("metadata") or {}).get("creationTimestamp") or "")
     try:
-        return table_of_configmap(configmap).generation
+        return created, table_of_configmap(configmap).generation
     except TableSourceError:
-        return -1
+        return created, -1

@@ -21,6 +21,7 @@ from gateway_helpers import (
     build_repository,
     serve_gateway,
     true_weights,
+    with_admin,
 )
 
 from modelrollout_inference.settings import GatewaySettings
@@ -42,7 +43,7 @@ def labelled() -> LabelledData:
 
 @pytest.fixture
 def gateway_settings(model_repository: Path) -> GatewaySettings:
-    return GatewaySettings(model_repository=model_repository)
+    return with_admin(GatewaySettings(model_repository=model_repository))
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import onnx
 import uvicorn
 from onnx import TensorProto, helper
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from modelrollout_inference.serving.app import GatewayApp
 from modelrollout_inference.serving.gateway import Gateway
@@ -26,6 +27,15 @@ from modelrollout_inference.settings import GatewaySettings
 
 FEATURES = 39
 MODEL = "scorer"
+# The admin API is off unless enabled with a token: test gateways enable it, as local mode does.
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def with_admin(settings: GatewaySettings) -> GatewaySettings:
+    if settings.admin_token is not None:
+        return settings
+    return settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ def serve_gateway(
     settings: GatewaySettings, app: GatewayApp | None = None
 ) -> Iterator[RunningGateway]:
     """The real ASGI app on uvicorn (uvloop + httptools) in a thread, on a free port."""
-    app = app or GatewayApp(Gateway(settings))
+    app = app or GatewayApp(Gateway(with_admin(settings)))
     sock = free_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(
@@ -138,7 +148,9 @@ def serve_gateway(
 
 
 def put_table(running: RunningGateway, table: dict[str, object]) -> httpx.Response:
-    return httpx.put(f"{running.url}/admin/routing/{table['model']}", json=table, timeout=10)
+    return httpx.put(
+        f"{running.url}/admin/routing/{table['model']}", json=table, headers=ADMIN, timeout=10
+    )
 
 
 def two_version_table(

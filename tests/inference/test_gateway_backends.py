@@ -17,6 +17,7 @@ import orjson
 import pytest
 import uvicorn
 from gateway_helpers import (
+    ADMIN,
     MODEL,
     LabelledData,
     RunningGateway,
@@ -279,7 +280,7 @@ def test_weight_changes_under_concurrent_load_fail_no_request(
                         },
                     ],
                 }
-                response = await client.put(f"/admin/routing/{MODEL}", json=table)
+                response = await client.put(f"/admin/routing/{MODEL}", json=table, headers=ADMIN)
                 assert response.status_code == 200
                 await asyncio.sleep(0.3)
             stop.set()
@@ -297,7 +298,7 @@ def test_older_generation_is_refused_by_admin(running: RunningGateway) -> None:
     response = put_table(running, two_version_table(50, generation=4))
     assert response.status_code == 409
     assert running.gateway.tables[MODEL].table.versions[1].weight == 10
-    listing = httpx.get(f"{running.url}/admin/routing").json()
+    listing = httpx.get(f"{running.url}/admin/routing", headers=ADMIN).json()
     assert listing[0]["generation"] == 5 and listing[0]["stickyBy"] == "x-user-id"
-    assert httpx.delete(f"{running.url}/admin/routing/{MODEL}").status_code == 200
+    assert httpx.delete(f"{running.url}/admin/routing/{MODEL}", headers=ADMIN).status_code == 200
     assert running.gateway.tables == {}

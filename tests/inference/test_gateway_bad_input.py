@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
-from gateway_helpers import MODEL, RunningGateway, put_table, serve_gateway
+from gateway_helpers import ADMIN, MODEL, RunningGateway, put_table, serve_gateway
 
 from modelrollout_inference.settings import GatewaySettings
 
@@ -196,7 +196,7 @@ def test_no_ready_backend_is_503_and_the_process_lives(running: RunningGateway) 
 def test_bad_routing_tables_are_refused(
     running: RunningGateway, table: dict[str, object], message: str
 ) -> None:
-    response = httpx.put(f"{running.url}/admin/routing/{MODEL}", json=table)
+    response = httpx.put(f"{running.url}/admin/routing/{MODEL}", json=table, headers=ADMIN)
     assert response.status_code in (400, 404)
     assert message in response.json()["error"]
     assert running.gateway.tables == {}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import boto3
 import httpx
 import pytest
-from gateway_helpers import MODEL, serve_gateway
+from gateway_helpers import ADMIN, MODEL, serve_gateway
 
 from modelrollout_inference.backends.fetching import ArtifactError, fetch_artifact, sha256_of
+from modelrollout_inference.cli import build_app
 from modelrollout_inference.settings import GatewaySettings
 
 
@@ -29,6 +32,21 @@ def test_unsupported_scheme(tmp_path: Path) -> None:
         fetch_artifact("ftp://x/y", "0" * 64, tmp_path)
 
 
+def _artifact_table(uri: str, sha: str, generation: int = 1) -> dict[str, object]:
+    return {
+        "model": MODEL,
+        "generation": generation,
+        "versions": [
+            {
+                "version": "2",
+                "weight": 100,
+                "role": "baseline",
+                "backend": {"kind": "onnxruntime", "uri": uri, "sha256": sha},
+            }
+        ],
+    }
+
+
 def test_s3_artifact_serves_and_a_wrong_hash_is_refused(
     tmp_path: Path, model_repository: Path, s3: str
 ) -> None:
@@ -36,28 +54,17 @@ def test_s3_artifact_serves_and_a_wrong_hash_is_refused(
     boto3.client("s3").create_bucket(Bucket="models")
     boto3.client("s3").upload_file(str(source), "models", "repo/scorer/2/model.onnx")
     uri = "s3://models/repo/scorer/2/model.onnx"
-    settings = GatewaySettings(artifact_cache_dir=tmp_path / "cache")
-    with serve_gateway(settings) as running:
-
-        def table(sha: str) -> dict[str, object]:
-            return {
-                "model": MODEL,
-                "generation": 1,
-                "versions": [
-                    {
-                        "version": "2",
-                        "weight": 100,
-                        "role": "baseline",
-                        "backend": {"kind": "onnxruntime", "uri": uri, "sha256": sha},
-                    }
-                ],
-            }
-
-        refused = httpx.put(f"{running.url}/admin/routing/{MODEL}", json=table("ab" * 32))
-        assert refused.status_code == 400
-        assert "refusing it" in refused.json()["error"]
-        accepted = httpx.put(f"{running.url}/admin/routing/{MODEL}", json=table(sha256_of(source)))
-        assert accepted.status_code == 200, accepted.text
+    routing = tmp_path / "routing.json"
+    routing.write_text(json.dumps(_artifact_table(uri, "ab" * 32)))
+    # Tables naming artifacts come from the operator's side (here the routing file).
+    settings = GatewaySettings(artifact_cache_dir=tmp_path / "cache", routing_file=routing)
+    with serve_gateway(settings, build_app(settings)) as running:
+        time.sleep(1.5)
+        assert running.gateway.tables == {}  # the wrong hash is refused: nothing serves
+        routing.write_text(json.dumps(_artifact_table(uri, sha256_of(source), generation=2)))
+        deadline = time.monotonic() + 10
+        while MODEL not in running.gateway.tables and time.monotonic() < deadline:
+            time.sleep(0.05)
         body = {
             "inputs": [
                 {"name": "features", "datatype": "FP32", "shape": [1, 39], "data": [0.0] * 39}
@@ -65,3 +72,24 @@ def test_s3_artifact_serves_and_a_wrong_hash_is_refused(
         }
         answer = httpx.post(f"{running.url}/v2/models/{MODEL}/infer", json=body)
         assert answer.status_code == 200 and answer.headers["x-model-version"] == "2"
+
+
+@pytest.mark.parametrize("uri", ["/etc/hostname", "file:///etc/hostname", "s3://models/x.onnx"])
+def test_admin_api_never_fetches_an_artifact_nor_reveals_a_file(
+    tmp_path: Path, model_repository: Path, uri: str
+) -> None:
+    settings = GatewaySettings(
+        model_repository=model_repository, artifact_cache_dir=tmp_path / "cache"
+    )
+    with serve_gateway(settings) as running:
+        refused = httpx.put(
+            f"{running.url}/admin/routing/{MODEL}",
+            json=_artifact_table(uri, "ab" * 32),
+            headers=ADMIN,
+        )
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert "does not fetch artifacts" in error
+    assert sha256_of(Path("/etc/hostname")) not in error
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    assert running.gateway.tables == {}

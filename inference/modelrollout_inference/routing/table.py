@@ -1,7 +1,8 @@
 """The routing table: the contract between the operator and the gateway (docs/contracts.md §2).
 
-The operator writes it as `routing.json` in a ConfigMap; local mode reads it from a file or
-`PUT /admin/routing/{model}`. Field names on the wire are camelCase, exactly as documented.
+The operator writes it as `routing.json` in a ConfigMap in the gateway's namespace; local mode
+reads it from a file or `PUT /admin/routing/{model}` (enabled only with an admin token). Field
+names on the wire are camelCase, exactly as documented.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ Correctness = Annotated[
 
 
 class RoutingTable(_Wire):
-    model: str = Field(min_length=1)
+    # A path segment of the model repository: never '..', never a slash.
+    model: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     versions: list[VersionRoute] = Field(min_length=1)
     sticky_by: str | None = None
     shadow: Shadow | None = None

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from ..errors import BadRequest, GatewayError, NotFound, PayloadTooLarge, Unauthorized
 from ..protocol.decoding import decode_infer_request
 from ..protocol.encoding import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, encode_infer_response
+from ..routing.sources import TableSourceError, check_no_fetching
 from ..routing.table import RoutingTable
 from .feedbacking import parse_feedback, record_feedback
 from .gateway import Gateway
@@ -55,8 +56,11 @@ class GatewayApp:
         self._background = background or []
         self._services = list(services)
         self._tasks: list[asyncio.Task[None]] = []
+        # The admin API exists only when enabled with a token (local mode makes one), and never
+        # on a server of one version (the operator's `runtime: onnxruntime` pods).
         token = gateway.settings.admin_token
-        self._admin_token = token.get_secret_value().encode() if token else None
+        secret = token.get_secret_value().encode() if token else b""
+        self._admin_token = secret if secret and gateway.settings.model is None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -215,11 +219,14 @@ class GatewayApp:
     async def _admin(
         self, method: str, rest: list[str], scope: Scope, receive: Receive, send: Send
     ) -> None:
+        if self._admin_token is None:  # off: as if there were no such route
+            raise NotFound(f"no route for {method} {scope['path']}")
         headers = _headers(scope)
-        if self._admin_token is not None:
-            given = headers.get("authorization", "").removeprefix("Bearer ").encode()
-            if not hmac.compare_digest(given, self._admin_token):
-                raise Unauthorized("admin endpoints need 'Authorization: Bearer <token>'")
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), self._admin_token
+        ):
+            raise Unauthorized("admin endpoints need 'Authorization: Bearer <token>'")
         tables = self.gateway.tables
         if not rest and method == "GET":
             body = b"[" + b",".join(a.table.to_json().encode() for a in tables.values()) + b"]"
@@ -239,6 +246,10 @@ class GatewayApp:
                 raise BadRequest(f"invalid routing table: {_pydantic_message(exc)}") from None
             if table.model != model:
                 raise BadRequest(f"table is for model '{table.model}', the path names '{model}'")
+            try:
+                check_no_fetching(table)
+            except TableSourceError as exc:
+                raise BadRequest(str(exc)) from None
             applied = await self.gateway.apply(table, source="admin")
             return await _respond(send, 200, orjson.dumps({"applied": applied}))
         if method == "DELETE":
