@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from .backends.fetching import ArtifactError
 from .grpc.serving import GrpcServer
+from .preparing.command import PREPARE_COMMAND, add_prepare_parser, prepare_main
 from .serving.app import Background, GatewayApp, Service
 from .serving.gateway import Gateway
 from .serving.single import SingleVersionError, prepare_single_version
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--namespace")
     serve.add_argument("--prediction-log-dir", type=Path)
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_prepare_parser(commands)
     return parser
 
 
@@ -83,6 +85,8 @@ def build_app(settings: GatewaySettings) -> GatewayApp:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    if arguments.command == PREPARE_COMMAND:
+        return prepare_main(arguments)
     overrides = {
         key: value
         for key, value in vars(arguments).items()

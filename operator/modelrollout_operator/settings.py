@@ -29,7 +29,17 @@ class OperatorSettings(BaseSettings):
         default="ghcr.io/model-rollout/trainer:0.1.0",
         description="Default trainer image (spec.training.image overrides it).",
     )
-    triton_image: str = Field(default="nvcr.io/nvidia/tritonserver:24.08-py3")
+    triton_image: str = Field(
+        default="nvcr.io/nvidia/tritonserver:26.10-py3",
+        description="Triton image of `runtime: triton` versions (the chart's triton.image).",
+    )
+    triton_startup_seconds: int = Field(
+        default=600,
+        ge=5,
+        le=86_400,
+        description="How long a Triton pod may take to load its model before the kubelet "
+        "restarts it (the startup probe's budget).",
+    )
     gateway_image: str = Field(
         default="ghcr.io/model-rollout/gateway:0.1.0",
         description="Image of the gateway, also used to serve one version with onnxruntime.",

@@ -65,6 +65,33 @@ def test_onnxruntime_server_args_parse_with_the_gateway(doc: dict[str, Any]) -> 
     gateway_cli._parser().parse_args(container["args"])
 
 
+@pytest.mark.parametrize("doc", _modelversions(), ids=lambda d: d["metadata"]["name"])
+def test_triton_init_container_args_parse_with_the_gateway(doc: dict[str, Any]) -> None:
+    mv = ModelVersion.model_validate(doc)
+    spec = mv.spec.model_copy(
+        update={"serving": mv.spec.serving.model_copy(update={"runtime": Runtime.TRITON})}
+    )
+    uri = f"s3://models/repo/{spec.model}/{spec.version}/model.onnx"
+    deployment = serving_deployment(
+        _owner(doc), spec, uri, SHA, triton_image="triton:x", gateway_image="gateway:x"
+    )
+    pod = deployment["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["modelrollout-gateway"] and init["image"] == "gateway:x"
+    args = gateway_cli._parser().parse_args(init["args"])
+    assert args.command == "prepare-triton"
+    assert (args.model, args.version) == (spec.model, spec.version)
+    assert (args.artifact_uri, args.artifact_sha256) == (uri, SHA)
+    assert args.config_uri == f"s3://models/repo/{spec.model}/config.pbtxt"
+    assert args.max_batch_size == spec.serving.max_batch_size
+    assert args.dynamic_batching == spec.serving.dynamic_batching.enabled
+    # Triton serves the directory the init container wrote.
+    (mount,) = init["volumeMounts"]
+    (triton,) = pod["containers"]
+    assert f"--model-repository={mount['mountPath']}" in triton["args"]
+    assert str(args.output) == mount["mountPath"]
+
+
 @pytest.mark.slow
 def test_trainer_result_is_read_by_the_operator(tmp_path: Path) -> None:
     data = tmp_path / "data.csv"

@@ -19,6 +19,14 @@ class ArtifactError(Exception):
     """The artifact could not be fetched, or is not the one expected."""
 
 
+class Sha256Mismatch(ArtifactError):
+    """The fetched bytes are not the ones approved: never retry into serving them."""
+
+    def __init__(self, uri: str, actual: str, expected: str) -> None:
+        super().__init__(f"sha256 of {uri} is {actual}, expected {expected}: refusing it")
+        self.uri, self.actual, self.expected = uri, actual, expected
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -41,11 +49,16 @@ def fetch_artifact(uri: str, sha256: str, cache_dir: Path) -> Path:
         _download(uri, temporary)
         actual = sha256_of(temporary)
         if actual != expected:
-            raise ArtifactError(f"sha256 of {uri} is {actual}, expected {expected}: refusing it")
+            raise Sha256Mismatch(uri, actual, expected)
         temporary.replace(target)  # atomic: readers never see a half-written model
     finally:
         temporary.unlink(missing_ok=True)
     return target
+
+
+def download(uri: str, destination: Path) -> None:
+    """Copy `uri` (local path, file://, s3://) to `destination`, unverified: the caller checks."""
+    _download(uri, destination)
 
 
 def _download(uri: str, destination: Path) -> None:

@@ -21,8 +21,9 @@ from ..k8s.lifecycle import (
     VersionEvent,
     VersionStep,
     advance_version,
+    init_failure,
 )
-from ..k8s.manifests import serving_deployment, serving_service, training_job
+from ..k8s.manifests import serving_deployment, serving_selector, serving_service, training_job
 from ..k8s.naming import LABEL_MODELVERSION, job_name, serving_name
 from .services import Services
 from .statuses import status_patch
@@ -54,7 +55,9 @@ def _job_facts(job: dict[str, Any], pods: list[dict[str, Any]]) -> JobFacts:
     )
 
 
-def _serving_facts(deployment: dict[str, Any]) -> ServingFacts:
+def _serving_facts(
+    deployment: dict[str, Any], pods: list[dict[str, Any]] | None = None
+) -> ServingFacts:
     spec = deployment.get("spec") or {}
     st = deployment.get("status") or {}
     failed = None
@@ -65,6 +68,7 @@ def _serving_facts(deployment: dict[str, Any]) -> ServingFacts:
         replicas=int(spec.get("replicas", 1)),
         ready_replicas=int(st.get("readyReplicas") or 0),
         failed_reason=failed,
+        init_failure=init_failure(pods or []),
     )
 
 
@@ -90,7 +94,11 @@ async def version_pass(services: Services, namespace: str, name: str) -> Version
                 job_facts = _job_facts(job, pods)
         deployment = await kube.get(DEPLOYMENTS, namespace, serving_name(name))
         if deployment is not None:
-            serving_facts = _serving_facts(deployment)
+            serving_pods: list[dict[str, Any]] = []
+            if not int((deployment.get("status") or {}).get("readyReplicas") or 0):
+                # Not serving yet: its pods' init containers say whether one refused to start.
+                serving_pods = await kube.list(PODS, namespace, serving_selector(name))
+            serving_facts = _serving_facts(deployment, serving_pods)
         step = advance_version(mv, job_facts, serving_facts, datetime.now(UTC))
         await _apply(services, body, mv, step)
         return step
@@ -122,6 +130,7 @@ async def _apply(
                 action.sha256,
                 triton_image=services.settings.triton_image,
                 gateway_image=services.settings.gateway_image,
+                triton_startup_seconds=services.settings.triton_startup_seconds,
             )
             for res, manifest in (
                 (SERVICES, serving_service(body, mv.spec)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ..api.v1alpha1 import (
     ArtifactStatus,
@@ -38,11 +38,55 @@ class JobFacts:
     termination_message: str | None = None
 
 
+# Exit codes of `modelrollout-gateway prepare-triton` (contracts.md §5) that retrying cannot
+# fix: the artifact is not the approved one, or its config cannot serve the version as asked.
+INIT_REFUSED_EXIT_CODES = {3: "ArtifactRejected", 2: "ServingConfigInvalid"}
+
+
+@dataclass(frozen=True)
+class InitFailure:
+    """A serving pod's init container that exited non-zero, with its termination message."""
+
+    container: str
+    exit_code: int
+    message: str
+
+    @property
+    def refused(self) -> bool:
+        return self.exit_code in INIT_REFUSED_EXIT_CODES
+
+    def describe(self) -> str:
+        why = self.message.strip() or "no termination message"
+        return f"init container {self.container} exited {self.exit_code}: {why}"
+
+
+def init_failure(pods: list[dict[str, Any]]) -> InitFailure | None:
+    """The most telling failed init container of the serving pods, if any.
+
+    A refusal (see INIT_REFUSED_EXIT_CODES) wins over a transient failure; the kubelet keeps
+    the last run in `lastState` while it waits to restart a crash-looping one.
+    """
+    found: list[InitFailure] = []
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("initContainerStatuses") or []:
+            term = (cs.get("state") or {}).get("terminated")
+            if term is None:  # waiting to restart, or running again: the last run says why
+                term = (cs.get("lastState") or {}).get("terminated") or {}
+            code = term.get("exitCode")
+            if isinstance(code, int) and code != 0:
+                message = str(term.get("message") or term.get("reason") or "")
+                found.append(InitFailure(str(cs.get("name", "")), code, message))
+    if not found:
+        return None
+    return sorted(found, key=lambda f: (not f.refused, f.container, f.message))[0]
+
+
 @dataclass(frozen=True)
 class ServingFacts:
     replicas: int
     ready_replicas: int
     failed_reason: str | None = None  # e.g. ProgressDeadlineExceeded
+    init_failure: InitFailure | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +208,13 @@ def advance_version(
         move(Phase.DEPLOYING, "creating the serving Deployment and Service")
     elif serving.failed_reason:
         move(Phase.FAILED, f"serving failed: {serving.failed_reason}", reason="ServingFailed")
+    elif serving.ready_replicas < 1 and serving.init_failure and serving.init_failure.refused:
+        failure = serving.init_failure
+        move(
+            Phase.FAILED,
+            f"serving refused to start: {failure.describe()}",
+            reason=INIT_REFUSED_EXIT_CODES[failure.exit_code],
+        )
     elif serving.ready_replicas >= 1:
         st.endpoint = endpoint_url(name, namespace)
         move(
@@ -171,6 +222,13 @@ def advance_version(
             f"{serving.ready_replicas}/{serving.replicas} replicas report "
             f"{spec.model} version {spec.version} ready",
             reason="ModelReady",
+        )
+    elif serving.init_failure is not None:
+        # A fetch that failed (S3 down, no credentials): the kubelet retries it; say why.
+        move(
+            Phase.DEPLOYING,
+            f"{serving.init_failure.describe()}; the kubelet retries it",
+            reason="ServingInitFailing",
         )
     else:
         move(Phase.DEPLOYING, f"waiting for {spec.model} version {spec.version} to load")

@@ -138,8 +138,55 @@ def model_repository(artifact_uri: str, model: str, version: int) -> str:
     return artifact_uri[: -len(suffix)]
 
 
-def _selector(modelversion: str) -> dict[str, str]:
+def serving_selector(modelversion: str) -> dict[str, str]:
+    """The labels of the version's serving pods (the Deployment's and Service's selector)."""
     return {LABEL_MODELVERSION: modelversion, LABEL_COMPONENT: "server"}
+
+
+# The Triton pod's one-version repository: the init container writes it, Triton reads it.
+PREPARE_CONTAINER = "prepare"
+REPOSITORY_VOLUME = "model-repository"
+REPOSITORY_MOUNT = "/models"
+_STARTUP_PERIOD_SECONDS = 5
+
+
+def triton_prepare_args(spec: ModelVersionSpec, artifact_uri: str, sha256: str) -> list[str]:
+    """The init container's command line (contracts.md §5): fetch, verify, narrow the config."""
+    repository = model_repository(artifact_uri, spec.model, spec.version)
+    serving = spec.serving
+    batching = serving.dynamic_batching
+    return [
+        "prepare-triton",
+        "--model", spec.model,
+        "--version", str(spec.version),
+        "--artifact-uri", artifact_uri,
+        "--artifact-sha256", sha256,
+        "--config-uri", f"{repository}/{spec.model}/config.pbtxt",
+        "--output", REPOSITORY_MOUNT,
+        "--max-batch-size", str(serving.max_batch_size),
+        "--dynamic-batching" if batching.enabled else "--no-dynamic-batching",
+        "--max-queue-delay-us", str(batching.max_queue_delay_microseconds),
+    ]  # fmt: skip
+
+
+def triton_args(model: str) -> list[str]:
+    """tritonserver's flags: the prepared repository only, strict config, metrics on 8002."""
+    return [
+        f"--model-repository={REPOSITORY_MOUNT}",
+        # `none` loads what the repository holds (one model, one version) and refuses the
+        # load/unload API, so nobody who reaches the pod can unload or swap what it serves.
+        "--model-control-mode=none",
+        # The prepared config is complete: Triton must not fill in or change it.
+        "--disable-auto-complete-config",
+        "--strict-readiness=true",
+        "--exit-on-error=true",
+        f"--http-port={HTTP_PORT}",
+        f"--grpc-port={GRPC_PORT}",
+        "--allow-metrics=true",
+        f"--metrics-port={METRICS_PORT}",
+        # Latency quantiles (nv_inference_request_summary_us) for the analysis and dashboard.
+        "--metrics-config=summary_latencies=true",
+    ]
 
 
 def _ready_probe(model: str, version: int) -> dict[str, Any]:
@@ -161,34 +208,60 @@ def serving_deployment(
     triton_image: str,
     gateway_image: str,
     replicas: int | None = None,
+    triton_startup_seconds: int = 600,
 ) -> dict[str, Any]:
-    """The Deployment serving this one version over KServe v2 HTTP on port 8000."""
+    """The Deployment serving this one version over KServe v2 HTTP on port 8000.
+
+    Triton serves a repository its init container wrote from the verified artifact and holding
+    only this version; the startup probe gives the model `triton_startup_seconds` to load.
+    """
     meta = owner["metadata"]
     name = meta["name"]
     serving = spec.serving
     labels = version_labels(spec.model, spec.version, name, "server")
     container: dict[str, Any]
+    init_containers: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
     if serving.runtime == Runtime.TRITON:
-        repository = model_repository(artifact_uri, spec.model, spec.version)
         limits: dict[str, str] = {}
         if serving.gpus > 0:
             limits["nvidia.com/gpu"] = str(serving.gpus)
+        prepare: dict[str, Any] = {
+            "name": PREPARE_CONTAINER,
+            "image": gateway_image,
+            "command": ["modelrollout-gateway"],
+            "args": triton_prepare_args(spec, artifact_uri, sha256),
+            "volumeMounts": [{"name": REPOSITORY_VOLUME, "mountPath": REPOSITORY_MOUNT}],
+            # Its reason for refusing (a sha256 mismatch names the file and both hashes) is
+            # what the operator copies into the ModelVersion's status.
+            "terminationMessagePath": TERMINATION_LOG,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+        }
+        if serving.credentials_secret:
+            prepare["envFrom"] = [{"secretRef": {"name": serving.credentials_secret}}]
+        init_containers.append(prepare)
+        volumes.append({"name": REPOSITORY_VOLUME, "emptyDir": {}})
+        ready = _ready_probe(spec.model, spec.version)
         container = {
             "name": "triton",
             "image": triton_image,
             "command": ["tritonserver"],
-            "args": [
-                f"--model-repository={repository}",
-                "--model-control-mode=explicit",
-                f"--load-model={spec.model}",
-                "--strict-readiness=true",
-            ],
+            "args": triton_args(spec.model),
             "ports": [
                 {"name": "http", "containerPort": HTTP_PORT},
                 {"name": "grpc", "containerPort": GRPC_PORT},
                 {"name": "metrics", "containerPort": METRICS_PORT},
             ],
-            "readinessProbe": _ready_probe(spec.model, spec.version),
+            "volumeMounts": [
+                {"name": REPOSITORY_VOLUME, "mountPath": REPOSITORY_MOUNT, "readOnly": True}
+            ],
+            # Loading a large model onto a GPU takes minutes: liveness waits for this.
+            "startupProbe": {
+                **ready,
+                "periodSeconds": _STARTUP_PERIOD_SECONDS,
+                "failureThreshold": max(1, -(-triton_startup_seconds // _STARTUP_PERIOD_SECONDS)),
+            },
+            "readinessProbe": ready,
             "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT}},
             "resources": {"limits": limits} if limits else {},
         }
@@ -216,8 +289,13 @@ def serving_deployment(
             "readinessProbe": _ready_probe(spec.model, spec.version),
             "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT}},
         }
-    if serving.credentials_secret:
+    if serving.credentials_secret and serving.runtime != Runtime.TRITON:
         container["envFrom"] = [{"secretRef": {"name": serving.credentials_secret}}]
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
+    if volumes:
+        pod_spec["volumes"] = volumes
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -229,7 +307,7 @@ def serving_deployment(
         },
         "spec": {
             "replicas": serving.replicas if replicas is None else replicas,
-            "selector": {"matchLabels": _selector(name)},
+            "selector": {"matchLabels": serving_selector(name)},
             "template": {
                 "metadata": {
                     "labels": labels,
@@ -240,7 +318,7 @@ def serving_deployment(
                         ),
                     },
                 },
-                "spec": {"containers": [container]},
+                "spec": pod_spec,
             },
         },
     }
@@ -268,7 +346,7 @@ def serving_service(owner: dict[str, Any], spec: ModelVersionSpec) -> dict[str, 
         },
         "spec": {
             "type": "ClusterIP",
-            "selector": _selector(name),
+            "selector": serving_selector(name),
             "ports": ports,
         },
     }

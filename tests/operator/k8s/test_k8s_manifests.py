@@ -97,26 +97,69 @@ def served_spec(runtime: str, gpus: int = 0) -> ModelVersionSpec:
     )  # fmt: skip
 
 
-def test_triton_deployment_loads_the_model_explicitly_and_probes_the_version() -> None:
+def test_triton_pod_serves_only_its_version_from_a_verified_one_version_repository() -> None:
     spec = served_spec("triton", gpus=1)
     dep = serving_deployment(
         owner(), spec, "s3://models/repo/scorer/2/model.onnx", SHA,
-        triton_image="triton:24", gateway_image="gw:1",
+        triton_image="triton:24", gateway_image="gw:1", triton_startup_seconds=900,
     )  # fmt: skip
     assert dep["metadata"]["name"] == serving_name("scorer-v2")
     assert dep["spec"]["replicas"] == 3
-    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    (init,) = pod["initContainers"]
     assert c["image"] == "triton:24"
-    assert "--model-repository=s3://models/repo" in c["args"]
-    assert "--model-control-mode=explicit" in c["args"]
-    assert "--load-model=scorer" in c["args"]
+    # Triton reads the emptyDir its init container wrote, never the shared repository.
+    assert "--model-repository=/models" in c["args"]
+    assert not [a for a in c["args"] if "s3://" in a]
+    assert "--model-control-mode=none" in c["args"]
+    assert "--disable-auto-complete-config" in c["args"]
+    assert {"--allow-metrics=true", "--metrics-port=8002"} <= set(c["args"])
     assert c["readinessProbe"]["httpGet"]["path"] == "/v2/models/scorer/versions/2/ready"
+    startup = c["startupProbe"]
+    assert startup["httpGet"]["path"] == "/v2/models/scorer/versions/2/ready"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 900
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {p["containerPort"] for p in c["ports"]} == {8000, 8001, 8002}
-    assert c["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+    # Only the init container reads the bucket, so only it gets the credentials.
+    assert "envFrom" not in c
+    assert init["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+    assert init["image"] == "gw:1" and init["command"] == ["modelrollout-gateway"]
+    args = init["args"]
+    pairs = dict(zip(args[1::2], args[2::2], strict=False))
+    assert args[0] == "prepare-triton"
+    assert pairs["--artifact-uri"] == "s3://models/repo/scorer/2/model.onnx"
+    assert pairs["--artifact-sha256"] == SHA
+    assert pairs["--config-uri"] == "s3://models/repo/scorer/config.pbtxt"
+    assert init["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    (volume,) = pod["volumes"]
+    assert volume == {"name": "model-repository", "emptyDir": {}}
+    assert init["volumeMounts"] == [{"name": "model-repository", "mountPath": "/models"}]
+    assert c["volumeMounts"] == [
+        {"name": "model-repository", "mountPath": "/models", "readOnly": True}
+    ]
     selector = dep["spec"]["selector"]["matchLabels"]
     labels = dep["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
+
+
+def test_triton_init_container_carries_the_versions_batching() -> None:
+    spec = ModelVersionSpec.model_validate(
+        {
+            "model": "scorer", "version": 4,
+            "artifact": {"uri": "/repo/scorer/4/model.onnx", "sha256": SHA},
+            "serving": {"runtime": "triton", "maxBatchSize": 256,
+                        "dynamicBatching": {"enabled": False}},
+        }
+    )  # fmt: skip
+    dep = serving_deployment(
+        owner(), spec, "/repo/scorer/4/model.onnx", SHA, triton_image="t", gateway_image="g"
+    )
+    (init,) = dep["spec"]["template"]["spec"]["initContainers"]
+    assert "--no-dynamic-batching" in init["args"]
+    assert init["args"][init["args"].index("--max-batch-size") + 1] == "256"
+    assert init["args"][init["args"].index("--config-uri") + 1] == "/repo/scorer/config.pbtxt"
+    assert "envFrom" not in init
 
 
 def test_onnxruntime_deployment_fetches_the_artifact_by_uri_and_hash() -> None:
