@@ -17,6 +17,16 @@ FEEDBACK_DROPPED_TOTAL = "modelrollout_feedback_dropped_total"
 TRAFFIC_WEIGHT = "modelrollout_traffic_weight"
 SHADOW_REQUESTS_TOTAL = "modelrollout_shadow_requests_total"
 PREDICTION_LOG_DROPPED_TOTAL = "modelrollout_prediction_log_dropped_total"
+PREDICTION_LOG_DELETED_TOTAL = "modelrollout_prediction_log_deleted_total"
+PREDICTION_LOG_BYTES = "modelrollout_prediction_log_bytes"
+SHADOW_FEEDBACK_TOTAL = "modelrollout_shadow_feedback_total"
+SHADOW_FEEDBACK_CORRECT_TOTAL = "modelrollout_shadow_feedback_correct_total"
+FEEDBACK_STORE_ERRORS_TOTAL = "modelrollout_feedback_store_errors_total"
+FEEDBACK_REQUESTS_TOTAL = "modelrollout_feedback_requests_total"
+
+# Fallback reasons (`version` is the one that failed): transport/server error, no answer in
+# time, not ready, an output with NaN/Inf, an output whose shape the model does not declare.
+FALLBACK_REASONS = ("error", "timeout", "unready", "nonfinite_output", "shape_mismatch")
 
 # Sub-millisecond resolution for embedded ONNX Runtime, up to seconds for remote GPUs.
 DURATION_BUCKETS = (
@@ -103,11 +113,53 @@ class GatewayMetrics:
             ["model", "version", "outcome"],
             registry=r,
         )
-        self.log_dropped = Counter(
-            _base(PREDICTION_LOG_DROPPED_TOTAL),
-            "Prediction-log records dropped because the writer fell behind.",
+        self.shadow_feedback = Counter(
+            _base(SHADOW_FEEDBACK_TOTAL),
+            "Labels joined to a shadow prediction (version = the shadow version).",
+            ["model", "version"],
             registry=r,
         )
+        self.shadow_feedback_correct = Counter(
+            _base(SHADOW_FEEDBACK_CORRECT_TOTAL),
+            "Joined labels whose shadow prediction was correct.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.feedback_requests = Counter(
+            _base(FEEDBACK_REQUESTS_TOTAL),
+            "Feedback requests answered (code = HTTP status).",
+            ["model", "code"],
+            registry=r,
+        )
+        self.store_errors = Counter(
+            _base(FEEDBACK_STORE_ERRORS_TOTAL),
+            "Prediction-store calls that failed (put, take, put_back): the store was unreachable.",
+            ["operation"],
+            registry=r,
+        )
+        self.log_dropped = Counter(
+            _base(PREDICTION_LOG_DROPPED_TOTAL),
+            "Prediction-log records dropped (queue_full, write_error, size_cap).",
+            ["reason"],
+            registry=r,
+        )
+        self.log_deleted = Counter(
+            _base(PREDICTION_LOG_DELETED_TOTAL),
+            "Closed prediction-log files deleted (uploaded, size_cap).",
+            ["reason"],
+            registry=r,
+        )
+        self.log_bytes = Gauge(
+            PREDICTION_LOG_BYTES,
+            "Bytes of prediction-log files on the local volume.",
+            registry=r,
+        )
+        for operation in ("put", "take", "put_back"):
+            self.store_errors.labels(operation)
+        for reason in ("queue_full", "write_error", "size_cap"):
+            self.log_dropped.labels(reason)
+        for reason in ("uploaded", "size_cap"):
+            self.log_deleted.labels(reason)
         self._answered: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe_answer(
@@ -136,6 +188,8 @@ class GatewayMetrics:
         """Create a version's feedback series at 0, so increase() counts its very first labels."""
         self.feedback.labels(model, version)
         self.feedback_correct.labels(model, version)
+        self.shadow_feedback.labels(model, version)
+        self.shadow_feedback_correct.labels(model, version)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,14 +34,27 @@ class GatewaySettings(BaseSettings):
     kube_insecure: bool = False
 
     prediction_log_dir: Path | None = None
-    prediction_log_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    prediction_log_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # one file
+    # All files on the volume; oldest closed files go first past it (keep it under the volume).
+    prediction_log_max_total_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     prediction_log_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
     prediction_log_queue: int = Field(default=100_000, gt=0)
 
     feedback_ttl_seconds: float = Field(default=6 * 3600.0, gt=0)
-    feedback_max_entries: int = Field(default=500_000, gt=0)
+    feedback_max_entries: int = Field(default=500_000, gt=0)  # the memory store's bound
+    # memory: this process only (one replica); redis: shared by every replica.
+    feedback_store: Literal["memory", "redis"] = "memory"
+    feedback_redis_url: str = Field(default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://")
+    feedback_redis_password: SecretStr | None = None
+    feedback_store_timeout_seconds: float = Field(default=0.25, gt=0)
+    # When set, POST .../feedback needs `Authorization: Bearer <token>`.
+    feedback_token: SecretStr | None = None
 
-    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # The whole body (binary tensors are views on it, never copied) ...
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # ... and its JSON part, which decoding multiplies (a number becomes a Python float):
+    # larger tensors belong in the binary extension.
+    max_json_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     ort_intra_op_threads: int = Field(default=1, ge=0)  # 0: ONNX Runtime picks
     artifact_cache_dir: Path = Path("/tmp/modelrollout-artifacts")
     triton_connections: int = Field(default=64, gt=0)
@@ -53,3 +67,12 @@ class GatewaySettings(BaseSettings):
     admin_token: SecretStr | None = None
     log_level: str = Field(default="warning", pattern=r"^(debug|info|warning|error)$")
     log_json: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySettings:
+        if self.prediction_log_max_total_bytes < 2 * self.prediction_log_max_bytes:
+            raise ValueError(
+                "prediction_log_max_total_bytes must be at least twice prediction_log_max_bytes "
+                "(the open file plus one closed file)"
+            )
+        return self

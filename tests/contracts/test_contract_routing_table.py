@@ -43,6 +43,7 @@ correctness = st.builds(
     generation=st.integers(0, 2**40),
     sticky=st.one_of(st.none(), st.just("x-user-id")),
     correct=correctness,
+    allow_non_finite=st.booleans(),
 )
 def test_operator_tables_validate_against_the_gateway_model(
     baseline: VersionRef,
@@ -51,6 +52,7 @@ def test_operator_tables_validate_against_the_gateway_model(
     generation: int,
     sticky: str | None,
     correct: Correctness,
+    allow_non_finite: bool,
 ) -> None:
     candidate = VersionRef(**{**candidate.__dict__, "version": "2"})
     wire = build_routing_table(
@@ -61,6 +63,7 @@ def test_operator_tables_validate_against_the_gateway_model(
         generation=generation,
         sticky_by=sticky,
         correctness=correct,
+        allow_non_finite_inputs=allow_non_finite,
     )
     table = RoutingTable.model_validate(wire)
     weights = {v.version: v.weight for v in table.versions}
@@ -72,3 +75,4 @@ def test_operator_tables_validate_against_the_gateway_model(
         assert (table.shadow is not None) == (traffic.shadow_percent > 0)
     assert table.generation == generation
     assert table.sticky_by == sticky
+    assert table.allow_non_finite_inputs == allow_non_finite

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
+
+import numpy as np
 
 from ..errors import BadRequest
 from ..tensors import NUMPY_TO_V2, Array, InferenceRequest, TensorSpec
@@ -70,3 +72,55 @@ def select_outputs(specs: Sequence[TensorSpec], request: InferenceRequest) -> li
                 f"output '{name}' is not an output of this model (outputs: {', '.join(declared)})"
             )
     return names
+
+
+def nonfinite_input(request: InferenceRequest) -> str | None:
+    """The name of the first floating-point input holding NaN or +-Inf, or None."""
+    for name, array in request.inputs.items():
+        if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
+            return name
+    return None
+
+
+def output_problem(
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    request: InferenceRequest,
+    answer: Mapping[str, Array],
+) -> tuple[str, str] | None:
+    """(fallback reason, message) when an answer is not one the model can give, else None.
+
+    `shape_mismatch`: an output's shape is not the declared one, or its batch dimension differs
+    from the request's (a remote server answering [7,3] for one row). `nonfinite_output`: NaN or
+    Inf in a floating-point output. Specs may be empty (a remote server without metadata).
+    """
+    rows = next(
+        (
+            request.inputs[spec.name].shape[0]
+            for spec in inputs
+            if spec.shape
+            and spec.shape[0] < 0
+            and spec.name in request.inputs
+            and request.inputs[spec.name].ndim > 0
+        ),
+        None,
+    )
+    declared = {spec.name: spec for spec in outputs}
+    for name, array in answer.items():
+        spec = declared.get(name)
+        if spec is not None:
+            shape = tuple(array.shape)
+            if not spec.accepts_shape(shape):
+                return (
+                    "shape_mismatch",
+                    f"output '{name}' has shape {list(shape)}, the model declares "
+                    f"{list(spec.shape)}",
+                )
+            if rows is not None and spec.shape and spec.shape[0] < 0 and shape[0] != rows:
+                return (
+                    "shape_mismatch",
+                    f"output '{name}' has {shape[0]} rows for a request of {rows}",
+                )
+        if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
+            return "nonfinite_output", f"output '{name}' holds NaN or Inf"
+    return None

@@ -24,10 +24,15 @@ class LabelError(ValueError):
     """A label that cannot be judged against its prediction."""
 
 
+class EmptyPrediction(LabelError):
+    """A prediction with no rows (or no values per row): no label can ever be judged on it."""
+
+
 def _rows(output: Array) -> Array:
     if output.ndim == 0:
         return output.reshape(1, 1)
-    return output.reshape(output.shape[0], -1)
+    # Not reshape(n, -1): numpy cannot infer -1 for an empty array.
+    return output.reshape(output.shape[0], math.prod(output.shape[1:]))
 
 
 def _labels(label: Any, rows: int) -> list[Any]:
@@ -48,6 +53,10 @@ def _number(value: Any) -> float:
 def judge(correctness: Correctness, output: Array, label: Any) -> list[bool]:
     """One verdict per row of `output`."""
     rows = _rows(np.asarray(output))
+    if rows.shape[0] == 0 or rows.shape[1] == 0:
+        raise EmptyPrediction(
+            f"the prediction has shape {list(np.shape(output))}: nothing to judge"
+        )
     labels = _labels(label, rows.shape[0])
     if isinstance(correctness, BinaryCorrectness):
         predicted = rows[:, 0] >= correctness.threshold
@@ -82,6 +91,8 @@ def agree(correctness: Correctness, first: Array, second: Array) -> bool:
     a, b = _rows(np.asarray(first)), _rows(np.asarray(second))
     if a.shape != b.shape:
         return False
+    if a.size == 0:
+        return True
     if isinstance(correctness, BinaryCorrectness):
         return bool(
             np.array_equal(a[:, 0] >= correctness.threshold, b[:, 0] >= correctness.threshold)

@@ -15,6 +15,7 @@ import numpy as np
 from tritonclient.grpc import service_pb2
 
 from ..errors import BadRequest
+from ..protocol.ids import checked_request_id
 from ..tensors import V2_TO_NUMPY, Array, InferenceRequest, RequestedOutput
 
 # v2 datatype -> the InferTensorContents field that carries it (FP16 has none: raw only).
@@ -60,7 +61,13 @@ def decode_model_infer_request(
             inputs[name] = _from_contents(name, tensor)
     outputs = [_requested_output(output) for output in message.outputs] or None
     return InferenceRequest(
-        request_id=message.id or fallback_request_id or uuid.uuid4().hex,
+        request_id=(
+            checked_request_id(message.id, "id")
+            if message.id
+            else checked_request_id(fallback_request_id, "x-request-id metadata")
+            if fallback_request_id
+            else uuid.uuid4().hex
+        ),
         inputs=inputs,
         outputs=outputs,
         # Every gRPC output travels raw; the flag only matters to remote HTTP backends.

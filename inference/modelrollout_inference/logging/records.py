@@ -38,14 +38,24 @@ def prediction_record(
 
 
 def feedback_record(
-    *, request_id: str, time: float, model: str, version: str, label: Any, correct: Any
+    *,
+    request_id: str,
+    time: float,
+    model: str,
+    version: str,
+    label: Any,
+    correct: Any,
+    route: str = "stable",
 ) -> dict[str, Any]:
+    """A joined label; a label joined to a shadow prediction too gets a second record with
+    `route: "shadow"` and the shadow version."""
     return {
         "kind": "feedback",
         "requestId": request_id,
         "time": timestamp(time),
         "model": model,
         "version": version,
+        "route": route,
         "label": label,
         "correct": correct,
     }

@@ -11,6 +11,7 @@ import orjson
 
 from ..errors import BadRequest
 from ..tensors import V2_TO_NUMPY, Array, InferenceRequest, RequestedOutput
+from .ids import checked_request_id
 
 
 def decode_infer_request(
@@ -37,9 +38,13 @@ def decode_infer_request(
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise BadRequest("inference request needs a non-empty 'inputs' list")
 
-    request_id = document.get("id") or fallback_request_id or uuid.uuid4().hex
-    if not isinstance(request_id, str):
-        raise BadRequest("'id' must be a string")
+    given = document.get("id")
+    if given:
+        request_id = checked_request_id(given, "'id'")
+    elif fallback_request_id:
+        request_id = checked_request_id(fallback_request_id, "X-Request-Id")
+    else:
+        request_id = uuid.uuid4().hex
 
     inputs: dict[str, Array] = {}
     offset = 0

@@ -95,6 +95,8 @@ class RoutingTable(_Wire):
     correctness: Correctness = Field(default_factory=BinaryCorrectness)
     timeout_seconds: float = Field(default=1.0, gt=0)
     generation: int = Field(default=0, ge=0)
+    # Off: a NaN or Inf in a floating-point input is answered 400 naming the input.
+    allow_non_finite_inputs: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingTable:

@@ -16,7 +16,15 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
-from ..errors import BadRequest, GatewayError, NotFound, PayloadTooLarge, Unauthorized
+from ..errors import (
+    BadRequest,
+    GatewayError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
+from ..feedback.stores import StoreUnavailable
 from ..protocol.decoding import decode_infer_request
 from ..protocol.encoding import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, encode_infer_response
 from ..routing.sources import TableSourceError, check_no_fetching
@@ -40,6 +48,11 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
+# Bodies above this are decoded in a worker thread, a few at a time: decoding a large JSON body
+# holds the loop for long, and each decode multiplies its body's size in memory.
+OFF_LOOP_BYTES = 1024 * 1024
+LARGE_DECODES = 2
+
 SERVER_METADATA = orjson.dumps(
     {"name": "modelrollout-gateway", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 )
@@ -61,6 +74,11 @@ class GatewayApp:
         token = gateway.settings.admin_token
         secret = token.get_secret_value().encode() if token else b""
         self._admin_token = secret if secret and gateway.settings.model is None else None
+        feedback_token = gateway.settings.feedback_token
+        self._feedback_token = (
+            feedback_token.get_secret_value().encode() if feedback_token else None
+        )
+        self._large_decodes = asyncio.Semaphore(LARGE_DECODES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -131,7 +149,7 @@ class GatewayApp:
         if n == 3 and parts[1] == "health" and method == "GET":
             if parts[2] == "live" or (parts[2] == "ready" and self.gateway.ready):
                 return await _respond(send, 200, b"")
-            return await _error(send, 503, "not ready")
+            return await _error(send, 503, self.gateway.not_ready_reason() or "not ready")
         if n < 3 or parts[1] != "models":
             raise NotFound(f"no route for {method} {scope['path']}")
         model = parts[2]
@@ -164,7 +182,7 @@ class GatewayApp:
         headers = _headers(scope)
         if not self.gateway.knows(model):
             raise NotFound(f"unknown model '{model}'")
-        body = await _read_body(receive, headers, self.gateway.settings.max_request_bytes)
+        settings = self.gateway.settings
         raw_length = headers.get("inference-header-content-length")
         try:
             header_length = int(raw_length) if raw_length is not None else None
@@ -172,7 +190,27 @@ class GatewayApp:
             raise BadRequest(
                 f"Inference-Header-Content-Length {raw_length!r} is not an integer"
             ) from None
-        request = decode_infer_request(body, header_length, headers.get("x-request-id"))
+        json_limit = settings.max_json_bytes
+        if header_length is None:  # all JSON: refused before reading when it says it is too big
+            _refuse_declared(headers, json_limit, "JSON body")
+        elif header_length > json_limit:
+            raise PayloadTooLarge(
+                f"JSON part of {header_length} bytes exceeds the limit of {json_limit}"
+            )
+        body = await _read_body(receive, headers, settings.max_request_bytes)
+        if header_length is None and len(body) > json_limit:
+            raise PayloadTooLarge(
+                f"JSON body of {len(body)} bytes exceeds the limit of {json_limit} bytes; "
+                "send large tensors with the binary tensor extension"
+            )
+        fallback_id = headers.get("x-request-id")
+        if len(body) > OFF_LOOP_BYTES:
+            async with self._large_decodes:
+                request = await asyncio.to_thread(
+                    decode_infer_request, body, header_length, fallback_id
+                )
+        else:
+            request = decode_infer_request(body, header_length, fallback_id)
         answer = await self.gateway.infer(model, version, request, headers, started)
         payload, json_length = encode_infer_response(
             model=model, version=answer.version, request=request, outputs=answer.outputs
@@ -189,21 +227,39 @@ class GatewayApp:
             await _respond(send, 200, payload, BINARY_CONTENT_TYPE, extra)
 
     async def _feedback(self, model: str, scope: Scope, receive: Receive, send: Send) -> None:
+        counted = self.gateway.metrics.feedback_requests
+        try:
+            status, body = await self._join_feedback(model, scope, receive)
+        except GatewayError as exc:
+            # Unknown model names are not label values: one series for all of them.
+            counted.labels(model if self.gateway.knows(model) else "", str(exc.status)).inc()
+            raise
+        counted.labels(model, str(status)).inc()
+        await _respond(send, status, body)
+
+    async def _join_feedback(self, model: str, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        headers = _headers(scope)
+        if self._feedback_token is not None:
+            given = headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if not hmac.compare_digest(given, self._feedback_token):
+                raise Unauthorized("feedback needs 'Authorization: Bearer <feedback token>'")
         if not self.gateway.knows(model):
             raise NotFound(f"unknown model '{model}'")
-        headers = _headers(scope)
-        document = _json(
-            await _read_body(receive, headers, self.gateway.settings.max_request_bytes)
-        )
-        result = record_feedback(
-            model,
-            parse_feedback(document),
-            memory=self.gateway.memory,
-            metrics=self.gateway.metrics,
-            prediction_log=self.gateway.prediction_log,
-        )
+        limit = self.gateway.settings.max_json_bytes
+        _refuse_declared(headers, limit, "feedback body")
+        document = _json(await _read_body(receive, headers, limit))
+        try:
+            result = await record_feedback(
+                model,
+                parse_feedback(document),
+                store=self.gateway.store,
+                metrics=self.gateway.metrics,
+                prediction_log=self.gateway.prediction_log,
+            )
+        except StoreUnavailable as exc:
+            raise Unavailable(f"{exc}; no label of this request was recorded: retry") from exc
         status = 400 if result["errors"] and not result["joined"] else 200
-        await _respond(send, status, orjson.dumps(result))
+        return status, orjson.dumps(result)
 
     async def _metadata(self, model: str, version: str | None, send: Send) -> None:
         _, backend = await self.gateway.backend_for(model, version)
@@ -257,6 +313,12 @@ class GatewayApp:
                 raise NotFound(f"no routing table for model '{model}'")
             return await _respond(send, 200, orjson.dumps({"removed": True}))
         raise NotFound(f"no admin route for {method} {scope['path']}")
+
+
+def _refuse_declared(headers: dict[str, str], limit: int, what: str) -> None:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"{what} of {declared} bytes exceeds the limit of {limit} bytes")
 
 
 def _headers(scope: Scope) -> dict[str, str]:

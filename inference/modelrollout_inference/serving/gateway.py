@@ -13,10 +13,17 @@ from dataclasses import dataclass
 
 import structlog
 
-from ..backends.base import ModelBackend
+from ..backends.base import ModelBackend, nonfinite_input, output_problem
 from ..backends.building import BackendPool, route_key
-from ..errors import BackendFailure, Conflict, GatewayError, NotFound, Unavailable
-from ..feedback.joining import Prediction, PredictionMemory
+from ..errors import BackendFailure, BadRequest, Conflict, GatewayError, NotFound, Unavailable
+from ..feedback.stores import (
+    Key,
+    MemoryStore,
+    Prediction,
+    PredictionStore,
+    RedisStore,
+    StoreUnavailable,
+)
 from ..logging.records import prediction_record
 from ..logging.writer import PredictionLogWriter
 from ..metrics import GatewayMetrics
@@ -45,38 +52,64 @@ class Gateway:
         self.repository = ModelRepository(settings.model_repository)
         self.pool = BackendPool(settings, self.repository)
         self.tables: dict[str, AppliedTable] = {}
-        self.memory = PredictionMemory(
-            max_entries=settings.feedback_max_entries, ttl_seconds=settings.feedback_ttl_seconds
-        )
+        self.store = build_store(settings)
         self.prediction_log: PredictionLogWriter | None = None
         if settings.prediction_log_dir is not None:
             self.prediction_log = PredictionLogWriter(
                 settings.prediction_log_dir,
                 max_bytes=settings.prediction_log_max_bytes,
+                max_total_bytes=settings.prediction_log_max_total_bytes,
                 queue_size=settings.prediction_log_queue,
                 s3_uri=settings.prediction_log_s3_uri,
-                on_drop=self.metrics.log_dropped.inc,
+                on_drop=lambda reason: self.metrics.log_dropped.labels(reason).inc(),
+                on_delete=lambda reason: self.metrics.log_deleted.labels(reason).inc(),
+                on_size=self.metrics.log_bytes.set,
             )
         self.default_correctness: Correctness = BinaryCorrectness(
             output=settings.default_output, threshold=settings.default_threshold
         )
-        self.shadower = Shadower(self.metrics, settings.shadow_max_in_flight)
+        self.shadower = Shadower(self.metrics, settings.shadow_max_in_flight, self._remember_shadow)
         self._apply_lock = asyncio.Lock()
-        self.ready = False
+        self._started = False
+        # Repository versions that failed to load at start: skipped, reported, not fatal.
+        self.load_errors: dict[tuple[str, str], str] = {}
+
+    @property
+    def ready(self) -> bool:
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        if not self._started:
+            return "not ready: starting or stopping"
+        if self.prediction_log is not None and self.prediction_log.error is not None:
+            return f"not ready: the prediction log cannot write: {self.prediction_log.error}"
+        return None
 
     async def start(self) -> None:
         if self.prediction_log is not None:
             self.prediction_log.start()
         for model in self.repository.models():
             for version in self.repository.versions(model):
-                await self.pool.for_repository(model, version)
+                try:
+                    await self.pool.for_repository(model, version)
+                except GatewayError as exc:
+                    # One corrupt version must not keep the others from serving.
+                    self.load_errors[(model, version)] = exc.message
+                    log.error(
+                        "version skipped: it cannot be loaded",
+                        model=model,
+                        version=version,
+                        error=exc.message,
+                    )
+                    continue
                 self.metrics.declare_version(model, version)
-        self.ready = True
+        self._started = True
 
     async def close(self) -> None:
-        self.ready = False
+        self._started = False
         await self.shadower.close()
         await self.pool.close()
+        await self.store.close()
         if self.prediction_log is not None:
             await asyncio.to_thread(self.prediction_log.close)
 
@@ -150,8 +183,9 @@ class Gateway:
         started: float,
     ) -> Answer:
         applied = self.tables.get(model)
+        allow_nonfinite = applied is not None and applied.table.allow_non_finite_inputs
         if applied is None or (version is not None and version not in applied.backends):
-            answer = await self._infer_direct(model, version, request, started)
+            answer = await self._infer_direct(model, version, request, started, allow_nonfinite)
             correctness = applied.table.correctness if applied else self.default_correctness
         else:
             if version is not None:
@@ -161,27 +195,51 @@ class Gateway:
                 key = headers.get(sticky_by.lower()) if sticky_by else None
                 point = key_point(key, model) if key else random.getrandbits(64)
                 order = applied.answer_order(choose(point, applied.slots))
+            if not allow_nonfinite:
+                self._refuse_nonfinite(model, order[0], applied.routes[order[0]], request, started)
             answer = await self._answer(model, applied, order, request, started)
             correctness = applied.table.correctness
-            self.shadower.maybe_mirror(model, applied, request, answer.version, answer.outputs)
-        self._remember(model, request, answer, correctness)
+            self.shadower.maybe_mirror(
+                model, applied, request, answer.version, answer.outputs, correctness
+            )
+        await self._remember(model, request, answer, correctness)
         return answer
 
+    def _refuse_nonfinite(
+        self, model: str, version: str, route: str, request: InferenceRequest, started: float
+    ) -> None:
+        name = nonfinite_input(request)
+        if name is None:
+            return
+        self.metrics.observe_answer(model, version, route, 400, time.perf_counter() - started)
+        raise BadRequest(
+            f"input '{name}' holds NaN or Inf; model '{model}' takes finite numbers only "
+            f"(its routing table's allowNonFiniteInputs is off)"
+        )
+
     async def _infer_direct(
-        self, model: str, version: str | None, request: InferenceRequest, started: float
+        self,
+        model: str,
+        version: str | None,
+        request: InferenceRequest,
+        started: float,
+        allow_nonfinite: bool = False,
     ) -> Answer:
         backend = self.pool.cached(model, version) if version is not None else None
         if backend is None:
             versions = self.repository.versions(model)
             if not versions:
                 raise NotFound(f"unknown model '{model}'")
-            version = version or versions[-1]
+            loadable = [v for v in versions if (model, v) not in self.load_errors]
+            version = version or (loadable or versions)[-1]
             if version not in versions:
                 raise NotFound(f"unknown version '{version}' of model '{model}'")
             backend = self.pool.cached(model, version) or await self.pool.for_repository(
                 model, version
             )
         assert version is not None
+        if not allow_nonfinite:
+            self._refuse_nonfinite(model, version, "stable", request, started)
         try:
             outputs = await backend.infer(request)
         except GatewayError as exc:
@@ -194,6 +252,12 @@ class Gateway:
                 model, version, "stable", 503, time.perf_counter() - started
             )
             raise Unavailable(f"version {version} of model '{model}' cannot answer: {exc}") from exc
+        problem = output_problem(backend.inputs, backend.outputs, request, outputs)
+        if problem is not None:
+            self.metrics.observe_answer(
+                model, version, "stable", 503, time.perf_counter() - started
+            )
+            raise Unavailable(f"version {version} of model '{model}' answered badly: {problem[1]}")
         self.metrics.observe_answer(model, version, "stable", 200, time.perf_counter() - started)
         return Answer(version, "stable", outputs)
 
@@ -232,6 +296,10 @@ class Gateway:
                 log.exception("backend raised", model=model, version=version)
                 failures.append((version, "error", repr(exc)))
                 continue
+            problem = output_problem(backend.inputs, backend.outputs, request, outputs)
+            if problem is not None:  # a wrong answer is a failure of the version that gave it
+                failures.append((version, *problem))
+                continue
             for failed, reason, message in failures:
                 self.metrics.fallbacks.labels(model, failed, reason).inc()
                 log.debug(
@@ -251,34 +319,62 @@ class Gateway:
         summary = "; ".join(f"version {v}: {reason} ({message})" for v, reason, message in failures)
         raise Unavailable(f"no version of model '{model}' could answer: {summary}")
 
-    def _remember(
+    async def _remember(
         self, model: str, request: InferenceRequest, answer: Answer, correctness: Correctness
     ) -> None:
-        now = time.time()
-        self.memory.remember(
-            request.request_id,
-            Prediction(
-                model,
-                answer.version,
-                answer.route,
-                answer.outputs.get(correctness.output),
-                correctness,
-                time.monotonic(),
-            ),
+        await self._store_and_log(
+            Key(model, request.request_id),
+            model,
+            answer.version,
+            answer.route,
+            request,
+            answer.outputs,
+            correctness,
         )
+
+    async def _remember_shadow(
+        self,
+        model: str,
+        version: str,
+        request: InferenceRequest,
+        outputs: dict[str, Array],
+        correctness: Correctness,
+    ) -> None:
+        key = Key(model, request.request_id, "shadow")
+        await self._store_and_log(key, model, version, "shadow", request, outputs, correctness)
+
+    async def _store_and_log(
+        self,
+        key: Key,
+        model: str,
+        version: str,
+        route: str,
+        request: InferenceRequest,
+        outputs: dict[str, Array],
+        correctness: Correctness,
+    ) -> None:
+        now = time.time()
         if self.prediction_log is not None:
-            inputs, outputs = request.inputs, answer.outputs
+            inputs = request.inputs
             self.prediction_log.submit(
                 lambda: prediction_record(
                     request_id=request.request_id,
                     time=now,
                     model=model,
-                    version=answer.version,
-                    route=answer.route,
+                    version=version,
+                    route=route,
                     inputs=inputs,
                     outputs=outputs,
                 )
             )
+        prediction = Prediction(
+            model, version, route, outputs.get(correctness.output), correctness, now
+        )
+        try:
+            await self.store.put(key, prediction)
+        except StoreUnavailable:
+            # The answer stands; only its label will find nothing. Counted, logged by the store.
+            self.metrics.store_errors.labels("put").inc()
 
     # -- metadata ------------------------------------------------------------------------------
 
@@ -302,3 +398,17 @@ class Gateway:
         if applied is not None:
             found |= set(applied.backends)
         return sorted(found, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+
+
+def build_store(settings: GatewaySettings) -> PredictionStore:
+    if settings.feedback_store == "redis":
+        password = settings.feedback_redis_password
+        return RedisStore(
+            settings.feedback_redis_url,
+            password=password.get_secret_value() if password else None,
+            ttl_seconds=settings.feedback_ttl_seconds,
+            timeout_seconds=settings.feedback_store_timeout_seconds,
+        )
+    return MemoryStore(
+        max_entries=settings.feedback_max_entries, ttl_seconds=settings.feedback_ttl_seconds
+    )

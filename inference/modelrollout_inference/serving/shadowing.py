@@ -2,6 +2,9 @@
 
 The mirror runs as a task after the answer is built, so it never delays it; a cap on tasks in
 flight keeps a slow shadow version from piling up work (skipped mirrors are simply not sent).
+A shadow answer is checked like a routed one (shape, NaN/Inf: counted as errors), compared with
+the served answer (agree/disagree), and remembered under the request id for its label (`remember`
+stores and logs it with route `shadow`), so shadow versions get an accuracy of their own.
 """
 
 from __future__ import annotations
@@ -9,22 +12,29 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import structlog
 
+from ..backends.base import output_problem
 from ..feedback.correctness import agree
 from ..metrics import GatewayMetrics
+from ..routing.table import Correctness
 from ..tensors import Array, InferenceRequest
 from .tables import AppliedTable
 
 log = structlog.get_logger(__name__)
 
 
+Remember = Callable[[str, str, InferenceRequest, dict[str, Array], Correctness], Awaitable[None]]
+
+
 class Shadower:
-    def __init__(self, metrics: GatewayMetrics, max_in_flight: int) -> None:
+    def __init__(self, metrics: GatewayMetrics, max_in_flight: int, remember: Remember) -> None:
         self._metrics = metrics
         self._max_in_flight = max_in_flight
+        self._remember = remember
         self._tasks: set[asyncio.Task[None]] = set()
 
     def maybe_mirror(
@@ -34,6 +44,7 @@ class Shadower:
         request: InferenceRequest,
         answered: str,
         outputs: dict[str, Array],
+        correctness: Correctness,
     ) -> None:
         shadow = applied.table.shadow
         if shadow is None or shadow.version == answered or shadow.percent <= 0:
@@ -41,7 +52,7 @@ class Shadower:
         if random.random() * 100 >= shadow.percent or len(self._tasks) >= self._max_in_flight:
             return
         task = asyncio.get_running_loop().create_task(
-            self._mirror(model, applied, request, shadow.version, outputs)
+            self._mirror(model, applied, request, shadow.version, outputs, correctness)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -53,12 +64,16 @@ class Shadower:
         request: InferenceRequest,
         version: str,
         answer: dict[str, Array],
+        correctness: Correctness,
     ) -> None:
         started = time.perf_counter()
         backend = applied.backends[version]
         try:
             async with asyncio.timeout(applied.table.timeout_seconds):
                 mirrored = await backend.infer(request)
+            problem = output_problem(backend.inputs, backend.outputs, request, mirrored)
+            if problem is not None:
+                raise ValueError(f"{problem[0]}: {problem[1]}")
         except Exception as exc:  # any failure of the shadow is only counted
             log.debug("shadow failed", model=model, version=version, error=str(exc))
             self._metrics.shadow.labels(model, version, "error").inc()
@@ -69,6 +84,7 @@ class Shadower:
         self._metrics.observe_answer(model, version, "shadow", 200, time.perf_counter() - started)
         outcome = "agree" if _agree(applied, answer, mirrored) else "disagree"
         self._metrics.shadow.labels(model, version, outcome).inc()
+        await self._remember(model, version, request, mirrored, correctness)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -41,6 +41,7 @@ def build_routing_table(
     sticky_by: str | None = None,
     correctness: Correctness | None = None,
     timeout_seconds: float = 1.0,
+    allow_non_finite_inputs: bool = False,
 ) -> dict[str, Any]:
     """The routing JSON for `traffic`: weights sum to 100, exactly one baseline.
 
@@ -83,4 +84,6 @@ def build_routing_table(
         "correctness": correctness_json(correctness or Correctness()),
         "timeoutSeconds": timeout_seconds,
         "generation": generation,
+        # The gateway answers 400 to NaN/Inf inputs unless this is on.
+        "allowNonFiniteInputs": allow_non_finite_inputs,
     }
