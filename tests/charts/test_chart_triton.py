@@ -1,0 +1,75 @@
+"""The chart's Triton values reach the operator, and the operator's Triton pods carry them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from chart_helpers import one
+
+from conftest import Render
+from modelrollout_operator.api.v1alpha1 import ModelVersionSpec
+from modelrollout_operator.k8s.manifests import serving_deployment
+from modelrollout_operator.settings import OperatorSettings
+
+
+def _operator_env(docs: list[dict[str, Any]]) -> dict[str, str]:
+    (container,) = one(docs, "Deployment", "operator")["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def _triton_pod(settings: OperatorSettings) -> dict[str, Any]:
+    spec = ModelVersionSpec.model_validate(
+        {"model": "scorer", "version": 2, "serving": {"runtime": "triton"},
+         "artifact": {"uri": "s3://m/repo/scorer/2/model.onnx", "sha256": "c" * 64}}
+    )  # fmt: skip
+    dep = serving_deployment(
+        {"metadata": {"name": "scorer-v2", "namespace": "ml"}}, spec,
+        "s3://m/repo/scorer/2/model.onnx", "c" * 64,
+        triton_image=settings.triton_image, gateway_image=settings.gateway_image,
+        triton_startup_seconds=settings.triton_startup_seconds,
+    )  # fmt: skip
+    pod: dict[str, Any] = dep["spec"]["template"]["spec"]
+    return pod
+
+
+def test_default_triton_is_a_current_release_and_reaches_the_pods(
+    render: Render, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _operator_env(render(()))
+    image = env["MODELROLLOUT_TRITON_IMAGE"]
+    match = re.fullmatch(r"nvcr\.io/nvidia/tritonserver:(\d\d)\.(\d\d)-py3", image)
+    assert match, image
+    assert (int(match[1]), int(match[2])) >= (25, 1), "a 2024 Triton is no longer the default"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = OperatorSettings()
+    assert settings.triton_image == image
+    assert settings.triton_image == OperatorSettings.model_fields["triton_image"].default
+    pod = _triton_pod(settings)
+    (triton,) = pod["containers"]
+    assert triton["image"] == image
+    (init,) = pod["initContainers"]
+    assert init["image"] == env["MODELROLLOUT_GATEWAY_IMAGE"]
+
+
+def test_triton_values_set_the_image_and_the_startup_budget(
+    render: Render, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _operator_env(
+        render(
+            (
+                "triton.image.repository=registry.local/triton",
+                "triton.image.tag=26.09-py3",
+                "triton.startupSeconds=1800",
+            )
+        )
+    )
+    assert env["MODELROLLOUT_TRITON_IMAGE"] == "registry.local/triton:26.09-py3"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    (triton,) = _triton_pod(OperatorSettings())["containers"]
+    assert triton["image"] == "registry.local/triton:26.09-py3"
+    startup = triton["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 1800
