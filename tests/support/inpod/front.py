@@ -1,0 +1,287 @@
+"""The API front: TLS on 127.0.0.1, in front of kmock's KubernetesEmulator.
+
+Every request goes through what kube-apiserver does on the way to storage: authentication
+(bearer tokens, `authn`), authorization (RBAC, `rbac`), admission on writes (`admission`),
+then it is proxied to the emulator, responses (watch streams included) streamed back as they
+come. Refusals are Kubernetes `Status` objects with kube-apiserver's codes and wording.
+
+Writes to a custom resource with a status subresource are isolated as the API server isolates
+them (the emulator does not): a write to the main resource leaves `status` alone, a write to
+`/status` changes only `status`.
+
+`records` keeps who did what with which outcome, so a test can read the dynamic record of an
+operator's requests (and a failure can name the request that was refused).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from . import patches
+from .admission import Admission, AdmissionDenied, AdmissionRequest, NamespaceLabels
+from .authn import ServiceAccount, TokenAuthenticator
+from .rbac import Authorizer, forbidden_message, qualified_resource
+from .requestinfo import RequestInfo, parse
+from .schemas import CustomResource
+from .tls import ClusterTLS
+
+#: Request headers that travel to the emulator; the rest (Authorization above all) stay here.
+_FORWARDED_REQUEST_HEADERS = ("Accept", "Content-Type", "User-Agent")
+_FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Warning")
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """Where a pod finds the API (KUBERNETES_SERVICE_HOST / _PORT)."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One request as the front saw it."""
+
+    user: str
+    verb: str
+    resource: str  # `experiments/status`, or the path of a non-resource request
+    api_group: str
+    namespace: str
+    name: str
+    code: int
+    message: str = ""
+
+
+def status_body(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
+    """A `Status` object, as the API server answers a failure."""
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return body
+
+
+def _status_response(code: int, reason: str, message: str, **details: Any) -> web.Response:
+    return web.json_response(status_body(code, reason, message, **details), status=code)
+
+
+@dataclass
+class ApiFront:
+    """The front; `start()` binds 127.0.0.1 on a free port, `stop()` closes everything."""
+
+    backend_url: str
+    tls: ClusterTLS
+    authn: TokenAuthenticator
+    authorizer: Authorizer
+    custom_resources: Mapping[tuple[str, str, str], CustomResource]
+    #: The labels of a namespace (PodSecurity reads them; the emulator serves no namespaces).
+    namespace_labels: NamespaceLabels
+    host: str = "127.0.0.1"
+    records: list[Record] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    _session: aiohttp.ClientSession | None = None
+    _port: int = 0
+    _kinds: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> ApiEndpoint:
+        return ApiEndpoint(self.host, self._port)
+
+    @property
+    def admission(self) -> Admission:
+        return Admission(
+            self.authorizer, self.custom_resources, self._resolve_resource, self.namespace_labels
+        )
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            base_url=self.backend_url.rstrip("/"),
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            auto_decompress=False,
+        )
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, 0))
+        self._port = int(sock.getsockname()[1])
+        site = web.SockSite(self._runner, sock, ssl_context=self.tls.server_context())
+        await site.start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- the request path ---------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        account = self.authn.authenticate(request.headers.get("Authorization"))
+        info = parse(request.method, request.path, request.query)
+        if account is None:
+            self._record("", info, 401, "Unauthorized")
+            return _status_response(401, "Unauthorized", "Unauthorized")
+        if not self.authorizer.allows(account, info):
+            return self._forbidden(account, info)
+        body = await request.read()
+        if info.resource_request and info.verb in ("create", "update", "patch"):
+            try:
+                body = await self._admit(request, account, info, body)
+            except AdmissionDenied as exc:
+                self._record(account.username, info, exc.code, exc.message)
+                return _status_response(exc.code, exc.reason, exc.message)
+            except patches.PatchError as exc:
+                self._record(account.username, info, 400, str(exc))
+                return _status_response(400, "BadRequest", str(exc))
+        return await self._proxy(request, account, info, body)
+
+    def _forbidden(self, account: ServiceAccount, info: RequestInfo) -> web.Response:
+        reason = forbidden_message(account, info)
+        if info.resource_request:
+            what = qualified_resource(info)
+            prefix = f'{what} "{info.name}" is forbidden' if info.name else f"{what} is forbidden"
+            message = f"{prefix}: {reason}"
+            details = {"name": info.name, "group": info.api_group, "kind": info.resource}
+        else:
+            message, details = f"forbidden: {reason}", {}
+        self._record(account.username, info, 403, message)
+        return _status_response(403, "Forbidden", message, **details)
+
+    def _record(self, user: str, info: RequestInfo, code: int, message: str = "") -> None:
+        self.records.append(
+            Record(
+                user=user,
+                verb=info.verb,
+                resource=info.resource_and_subresource if info.resource_request else info.path,
+                api_group=info.api_group,
+                namespace=info.namespace,
+                name=info.name,
+                code=code,
+                message=message,
+            )
+        )
+
+    async def _admit(
+        self, request: web.Request, account: ServiceAccount, info: RequestInfo, body: bytes
+    ) -> bytes:
+        """Admission of a write; the body to forward (defaulted on create, isolated on patch)."""
+        content_type = request.headers.get("Content-Type", "application/json")
+        crd = self.admission.custom_resource(info)
+        if info.verb == "create":
+            obj = patches.parse_body(content_type, body)
+            if not isinstance(obj, dict):
+                raise patches.PatchError("the body is not an object")
+            if info.namespace:
+                obj.setdefault("metadata", {}).setdefault("namespace", info.namespace)
+            stored = await self.admission.admit(AdmissionRequest(info, account, obj, None))
+            return json.dumps(stored).encode()
+        current = await self._get_json(self._object_path(info))
+        if current is None:
+            return body  # the emulator answers 404
+        change = patches.parse_body(content_type, body)
+        if crd is not None and crd.status_subresource and isinstance(change, dict):
+            change = _isolate_status(change, info.subresource == "status", content_type)
+        obj = change if info.verb == "update" else patches.apply(current, content_type, change)
+        if not isinstance(obj, dict):
+            raise patches.PatchError("the result is not an object")
+        await self.admission.admit(AdmissionRequest(info, account, obj, current))
+        return json.dumps(change).encode()
+
+    def _object_path(self, info: RequestInfo) -> str:
+        base = f"/api/{info.api_version}" if not info.api_group else (
+            f"/apis/{info.api_group}/{info.api_version}"
+        )  # fmt: skip
+        if info.namespace and info.resource != "namespaces":
+            base += f"/namespaces/{info.namespace}"
+        return f"{base}/{info.resource}/{info.name}"
+
+    async def _proxy(
+        self, request: web.Request, account: ServiceAccount, info: RequestInfo, body: bytes
+    ) -> web.StreamResponse:
+        assert self._session is not None
+        headers = {
+            k: request.headers[k] for k in _FORWARDED_REQUEST_HEADERS if k in request.headers
+        }
+        async with self._session.request(
+            request.method,
+            request.path,
+            params=request.query,
+            data=body or None,
+            headers=headers,
+        ) as upstream:
+            self._record(account.username, info, upstream.status)
+            response = web.StreamResponse(status=upstream.status)
+            for name in _FORWARDED_RESPONSE_HEADERS:
+                if name in upstream.headers:
+                    response.headers[name] = upstream.headers[name]
+            if info.verb == "watch":
+                response.enable_chunked_encoding()
+            await response.prepare(request)
+            # Chunk by chunk as they come: a watch stream is one long response.
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            except ConnectionResetError:
+                pass  # the client went away (a watcher stopped): nothing left to answer
+
+            return response
+
+    # --- lookups in the cluster, for admission -------------------------------------------
+
+    async def _get_json(self, path: str) -> Any:
+        assert self._session is not None
+        async with self._session.get(path, headers={"Accept": "application/json"}) as resp:
+            if resp.status == 404:
+                return None
+            resp.raise_for_status()
+            return await resp.json(content_type=None)
+
+    async def _resolve_resource(self, api_version: str, kind: str) -> str | None:
+        key = (api_version, kind)
+        if key not in self._kinds:
+            path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            found = await self._get_json(path)
+            self._kinds[key] = next(
+                (
+                    r["name"]
+                    for r in (found or {}).get("resources", [])
+                    if r.get("kind") == kind and "/" not in r.get("name", "")
+                ),
+                None,
+            )
+        return self._kinds[key]
+
+
+def _isolate_status(change: dict[str, Any], to_status: bool, content_type: str) -> Any:
+    """The part of a write the API server keeps: only `status` on /status, never it elsewhere."""
+    if content_type.split(";")[0].strip() == patches.JSON_PATCH:
+        return change  # a list, not a dict: never reaches here
+    if to_status:
+        return {"status": change["status"]} if "status" in change else {}
+    return {k: v for k, v in change.items() if k != "status"}
