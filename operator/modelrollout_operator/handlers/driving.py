@@ -2,36 +2,53 @@
 
 The engine decides; this module only gathers facts and applies the decision, in an order
 that makes a crash at any point safe: status first, then traffic, then events and counters.
-The status is the record: a process that dies after writing it re-applies the traffic it
-calls for (`desired_traffic`) on its first pass, before deciding anything, and bakes the
-current step again in full; routers are idempotent. Writing traffic first would let a
-restart undo a rollback's weight 0 from a stale status.
+The status is the record: every action it calls for (routing, events, retiring the old
+baseline) is kept in `PassState` until it is applied, and retried on every pass whatever
+failed (an API error, a timeout, a refused route); `desired_traffic` re-derives the routing
+from the status alone, so a new process re-applies it before deciding anything.
+
+The `TrafficInSync` condition says whether the routing matches the status. It is written
+False with the decision that moves traffic and True once the router applied it, so a crash
+between the two writes is visible, and a step's bake counts from the moment its weight
+went live: a restart after the routing was applied bakes on (the step's start comes from
+status), a restart before it bakes from when the weight was finally applied.
+
+Every status write carries the resourceVersion it was decided from: a concurrent writer
+(a second operator, a person) makes it fail with 409, and the pass re-reads and decides
+again, so an analysis is never counted twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from pydantic import ValidationError
 
 from ..api.v1alpha1 import (
     TERMINAL_PHASES,
+    Condition,
     ExperimentPhase,
     ExperimentSpec,
     ExperimentStatus,
     ModelVersionPhase,
+    set_condition,
 )
-from ..k8s.client import EXPERIMENTS, MODELVERSIONS
+from ..k8s.client import EVENTS, EXPERIMENTS, MODELVERSIONS, Conflict
 from ..k8s.naming import serving_name
 from ..metrics import Target
 from ..rollout import desired_traffic, plan_observation, reconcile
+from ..rollout.holding import retire_due
 from ..rollout.model import EmitEvent, SetTraffic, World
-from ..routing import RoutingError, VersionRef
+from ..routing import VersionRef
+from .afterwards import next_look, previous_waits, undo_pending
+from .failures import describe
+from .notifications import notify_pass
 from .intents import consumed, read_intent
 from .services import Services
 from .statuses import status_patch
@@ -40,6 +57,15 @@ from .versioning import retire
 log = structlog.get_logger(__name__)
 
 PROBLEM_PHASES = {ModelVersionPhase.REJECTED.value, ModelVersionPhase.FAILED.value}
+
+#: Condition types the driver owns (the engine owns Ready, Progressing and Analysis).
+TRAFFIC_IN_SYNC = "TrafficInSync"  # the routing matches what status says
+SPEC_VALID = "SpecValid"  # False: the spec (or its ModelVersions) cannot be run as written
+
+#: How often one pass re-reads and decides again after a 409 before leaving it to the next.
+CONFLICT_RETRIES = 3
+#: Back-off between passes whose actions did not all apply: doubling from the floor, capped.
+RETRY_CAP_SECONDS = 30.0
 
 
 def version_ref(name: str, body: dict[str, Any] | None) -> VersionRef:
@@ -74,6 +100,8 @@ def world_of(baseline: VersionRef, candidate: VersionRef, bodies: tuple[Any, Any
         candidate_version=candidate.version or None,
         baseline_problem=problem(baseline, bodies[0]),
         candidate_problem=problem(candidate, bodies[1]),
+        baseline_missing=bodies[0] is None,
+        candidate_missing=bodies[1] is None,
     )
 
 
@@ -84,137 +112,402 @@ def known_status(raw: Any) -> ExperimentStatus:
     return ExperimentStatus.model_validate({k: v for k, v in raw.items() if k in fields})
 
 
+def same_version_problem(spec: ExperimentSpec, baseline: VersionRef, candidate: VersionRef) -> str:
+    """Why two ModelVersions with one spec.version cannot be compared ('' when they differ)."""
+    if not baseline.version or baseline.version != candidate.version:
+        return ""
+    return (
+        f"baseline {spec.baseline} and candidate {spec.candidate} are both version "
+        f"{baseline.version} of model {spec.model}: the gateway and the metrics tell versions "
+        f"apart by spec.version, so nothing can be routed or measured; point spec.candidate at "
+        f"a ModelVersion with another spec.version"
+    )
+
+
 @dataclass
 class PassState:
-    """What one Experiment's daemon carries between passes."""
+    """What one Experiment's daemon carries between passes: the actions not yet applied."""
 
-    resync: bool = True  # routing must be re-applied from the status (restart, failed write)
+    resync: bool = True  # routing must be (re-)applied from the status (start, failed write)
     # time.monotonic() at the pass's `now`: the engine's delays count from that instant.
     decided_at: float | None = None
+    events: list[EmitEvent] = field(default_factory=list)  # decided, not yet posted
+    retire: str | None = None  # the reason, while the old baseline is still to be retired
+    failures: int = 0  # consecutive passes whose actions did not all apply
+    reported: str | None = None  # the spec problem already announced by an event
+    # A decision whose status write failed without saying whether it landed (a timeout, a
+    # lost answer): its status and actions. The next pass reads the status: if it is this
+    # one, the write landed and its actions are owed; else the decision is simply redone.
+    unconfirmed: tuple[dict[str, Any], list[EmitEvent], bool, str | None] | None = None
 
 
-async def _route(
+def retry_delay(services: Services, state: PassState) -> float:
+    """Seconds to the next try after a pass whose actions did not all apply."""
+    floor = services.settings.min_analysis_interval
+    return float(min(RETRY_CAP_SECONDS, floor * 2 ** min(state.failures, 16)))
+
+
+async def post_event(
     services: Services,
-    body: dict[str, Any],
-    spec: ExperimentSpec,
-    traffic: SetTraffic,
-    baseline: VersionRef,
-    candidate: VersionRef,
-) -> bool:
-    """Apply `traffic`; False (and a Warning event) when the router refused or failed."""
-    router = services.routers[spec.routing.provider]
-    try:
-        await router.apply(body, spec, traffic, baseline, candidate)
-    except RoutingError as exc:
-        name = body["metadata"]["name"]
-        log.warning("experiment.routing_failed", name=name, error=str(exc))
-        await services.kube.event(body, "Warning", "RoutingFailed", str(exc))
-        return False
-    return True
+    involved: dict[str, Any],
+    type_: Literal["Normal", "Warning"],
+    reason: str,
+    message: str,
+) -> None:
+    """A core/v1 Event on `involved`; raises when it could not be created (it is retried)."""
+    meta = involved.get("metadata", {})
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ref = {
+        "apiVersion": involved.get("apiVersion"),
+        "kind": involved.get("kind"),
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+    }
+    if meta.get("uid"):
+        ref["uid"] = meta["uid"]
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta.get('name')}.{uuid.uuid4().hex[:16]}",
+                     "namespace": meta.get("namespace")},
+        "involvedObject": ref,
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": "model-rollout"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }  # fmt: skip
+    await services.kube.create(EVENTS, meta.get("namespace"), body)
+
+
+async def write_status(services: Services, body: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Merge-patch the status, conditional on the resourceVersion `body` was read at.
+
+    A 409 (someone wrote in between) raises `Conflict`: the caller re-reads and decides
+    again. On success `body` takes the server's answer (new resourceVersion and status), so
+    the next write of the same pass is conditional on this one.
+    """
+    meta = body.setdefault("metadata", {})
+    wrapped: dict[str, Any] = {"status": patch}
+    if meta.get("resourceVersion"):
+        wrapped["metadata"] = {"resourceVersion": meta["resourceVersion"]}
+    answer = await services.kube.patch(
+        EXPERIMENTS, meta.get("namespace"), meta["name"], wrapped, subresource="status"
+    )
+    _refresh(body, answer)
+
+
+def _refresh(body: dict[str, Any], answer: Any) -> None:
+    if not isinstance(answer, dict):
+        return
+    rv = (answer.get("metadata") or {}).get("resourceVersion")
+    if rv:
+        body.setdefault("metadata", {})["resourceVersion"] = rv
+    if "status" in answer:
+        body["status"] = answer["status"]
+
+
+def _with_condition(
+    status: ExperimentStatus,
+    type_: str,
+    ok: Literal["True", "False"],
+    reason: str,
+    message: str,
+    now: datetime,
+) -> ExperimentStatus:
+    cond = Condition(
+        type=type_, status=ok, reason=reason, message=message, last_transition_time=now
+    )
+    return status.model_copy(update={"conditions": set_condition(status.conditions, cond)})
+
+
+def condition_of(status: ExperimentStatus, type_: str) -> Condition | None:
+    return next((c for c in status.conditions if c.type == type_), None)
+
+
+def _weight_words(traffic: SetTraffic) -> str:
+    if traffic.promoted:
+        return "candidate serves 100% as the baseline"
+    shadow = f", shadow {traffic.shadow_percent}%" if traffic.shadow_percent else ""
+    return f"candidate weight {traffic.candidate_weight}%{shadow}"
 
 
 def _retire_reason(spec: ExperimentSpec, name: str) -> str:
     return f"replaced by {spec.candidate} (Experiment {name} promoted it)"
 
 
-async def _finish(
+@dataclass
+class _Facts:
+    body: dict[str, Any]
+    spec: ExperimentSpec
+    status: ExperimentStatus
+    baseline: VersionRef
+    candidate: VersionRef
+
+
+async def _catch_up(services: Services, facts: _Facts, state: PassState, now: datetime) -> bool:
+    """Apply what status calls for and is not applied yet; False when something failed.
+
+    Nothing here is given up: what failed stays in `state` for the next pass.
+    """
+    body, spec = facts.body, facts.spec
+    name = body["metadata"]["name"]
+    if state.resync and facts.status.started_at is None:
+        state.resync = False  # nothing was ever routed for it: nothing to re-apply
+    if state.resync:
+        traffic = desired_traffic(spec, facts.status)
+        router = services.routers[spec.routing.provider]
+        try:
+            await router.apply(body, spec, traffic, facts.baseline, facts.candidate)
+        except Exception as exc:  # whatever failed, the routing is retried
+            error = describe(exc)
+            log.warning("experiment.routing_failed", name=name, error=error)
+            await _report_unsynced(services, facts, traffic, error, now)
+            return False
+        state.resync = False
+        old = condition_of(facts.status, TRAFFIC_IN_SYNC)
+        if old is None or old.status != "True":
+            updated = _with_condition(
+                facts.status, TRAFFIC_IN_SYNC, "True", "Applied",
+                f"routing matches status: {_weight_words(traffic)}", now,
+            )  # fmt: skip
+            if (
+                old is not None
+                and updated.phase == ExperimentPhase.PROGRESSING
+                and updated.step_started_at is not None
+                and updated.step_started_at < now
+            ):
+                # The step's weight went live only now: its bake starts now.
+                updated = updated.model_copy(update={"step_started_at": now})
+            patch = status_patch(body.get("status"), updated.to_wire())
+            if patch:
+                await write_status(services, body, patch)
+            facts.status = updated
+    while state.events:
+        event = state.events[0]
+        try:
+            await post_event(services, body, event.type, event.reason, event.message)
+        except Exception as exc:
+            log.warning("experiment.event_failed", name=name, reason=event.reason,
+                        error=describe(exc))  # fmt: skip
+            return False
+        state.events.pop(0)
+    if state.retire is not None:
+        try:
+            await retire(services, body["metadata"]["namespace"], spec.baseline, state.retire)
+        except Exception as exc:
+            log.warning("experiment.retire_failed", name=name, error=describe(exc))
+            return False
+        state.retire = None
+    return True
+
+
+async def _report_unsynced(
+    services: Services, facts: _Facts, traffic: SetTraffic, error: str, now: datetime
+) -> None:
+    """TrafficInSync False with the reason; best effort (the routing retry is what matters)."""
+    message = f"routing not applied ({_weight_words(traffic)} per status): {error}"[:1000]
+    old = condition_of(facts.status, TRAFFIC_IN_SYNC)
+    if old is not None and old.status == "False" and old.message == message:
+        return
+    updated = _with_condition(facts.status, TRAFFIC_IN_SYNC, "False", "RoutingFailed", message, now)
+    try:
+        patch = status_patch(facts.body.get("status"), updated.to_wire())
+        if patch:
+            await write_status(services, facts.body, patch)
+        facts.status = updated
+        if old is None or old.reason != "RoutingFailed":
+            await post_event(services, facts.body, "Warning", "RoutingFailed", message)
+    except Exception as exc:
+        log.warning("experiment.status_failed", name=facts.body["metadata"]["name"],
+                    error=describe(exc))  # fmt: skip
+
+
+async def _hold_on_problem(
     services: Services,
     body: dict[str, Any],
-    spec: ExperimentSpec,
     status: ExperimentStatus,
-    baseline: VersionRef,
-    candidate: VersionRef,
+    reason: str,
+    problem: str,
+    state: PassState,
+    now: datetime,
 ) -> None:
-    """Re-apply a finished Experiment's last routing and retirement (both idempotent)."""
-    await _route(services, body, spec, desired_traffic(spec, status), baseline, candidate)
-    if status.phase == ExperimentPhase.SUCCEEDED:
-        meta = body["metadata"]
-        await retire(services, meta["namespace"], spec.baseline, _retire_reason(spec, meta["name"]))
+    """A spec that cannot run: SpecValid False and the message in status, one event."""
+    name = body["metadata"]["name"]
+    log.warning("experiment.invalid", name=name, namespace=body["metadata"].get("namespace"),
+                reason=reason, error=problem)  # fmt: skip
+    updated = _with_condition(status, SPEC_VALID, "False", reason, problem[:1000], now)
+    updated = updated.model_copy(update={"message": problem[:1000]})
+    patch = status_patch(body.get("status"), updated.to_wire())
+    if patch:
+        await write_status(services, body, patch)
+    if state.reported != problem:
+        await post_event(services, body, "Warning", reason, problem[:1000])
+        state.reported = problem
+
+
+def _spec_problem(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        lines.append(f"spec.{where}: {str(err.get('msg', '')).removeprefix('Value error, ')}")
+    more = len(exc.errors()) - len(lines)
+    text = "; ".join(lines) + (f" (and {more} more)" if more > 0 else "")
+    return f"invalid spec: {text}; fix the Experiment (it is picked up without a restart)"
 
 
 async def experiment_pass(
     services: Services, namespace: str, name: str, state: PassState | None = None
 ) -> float | None:
-    """Run one pass; the seconds until the next, or None when the Experiment needs no more."""
+    """Run one pass; the seconds until the next, or None when the Experiment needs no more.
+
+    None only when the Experiment is gone, or finished with everything its status calls
+    for applied: a daemon that gets None may end.
+    """
     state = state if state is not None else PassState()
+    with services.metrics.reconcile_duration.labels("experiment").time():
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                return await _pass(services, namespace, name, state)
+            except Conflict as exc:
+                # Someone wrote since we read: read again and decide again.
+                log.info("experiment.conflict", name=name, namespace=namespace,
+                         attempt=attempt, error=str(exc))  # fmt: skip
+                if attempt == CONFLICT_RETRIES:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _pass(services: Services, namespace: str, name: str, state: PassState) -> float | None:
     kube = services.kube
-    metrics = services.metrics
-    with metrics.reconcile_duration.labels("experiment").time():
-        body = await kube.get(EXPERIMENTS, namespace, name)
-        if body is None:
-            return None
-        try:
-            spec = ExperimentSpec.model_validate(body.get("spec") or {})
-            status = known_status(body.get("status"))
-        except ValidationError as exc:
-            log.warning("experiment.invalid", name=name, namespace=namespace, error=str(exc))
-            await kube.event(body, "Warning", "InvalidSpec", str(exc)[:1000])
-            return None
-        annotations = body.get("metadata", {}).get("annotations") or {}
-        intent = read_intent(spec.paused, annotations)
-
-        baseline_body, candidate_body = await asyncio.gather(
-            kube.get(MODELVERSIONS, namespace, spec.baseline),
-            kube.get(MODELVERSIONS, namespace, spec.candidate),
+    body = await kube.get(EXPERIMENTS, namespace, name)
+    if body is None:
+        return None
+    now = datetime.now(UTC)
+    try:
+        status = known_status(body.get("status"))
+    except ValidationError:
+        status = ExperimentStatus()  # a status we cannot read is rewritten from scratch
+    try:
+        spec = ExperimentSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        await _hold_on_problem(
+            services, body, status, "InvalidSpec", _spec_problem(exc), state, now
         )
-        bodies = (baseline_body, candidate_body)
-        baseline = version_ref(spec.baseline, bodies[0])
-        candidate = version_ref(spec.candidate, bodies[1])
-        world = world_of(baseline, candidate, bodies)
-        if status.phase in TERMINAL_PHASES:
-            if state.resync:  # a crash may have come between the status and the traffic
-                await _finish(services, body, spec, status, baseline, candidate)
-            return None
+        return _poll(services)
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    intent = read_intent(spec.paused, annotations)
 
-        now = datetime.now(UTC)
-        state.decided_at = time.monotonic()
-        if state.resync and status.started_at is not None:
-            # First pass of this process, or after a failed write: routing may lag the status
-            # (a crash between the two writes). Make it match before deciding anything, and
-            # bake the current step again in full: nobody can tell how long its weight was
-            # really live, and a step whose weight users never saw must not count as baked.
-            traffic = desired_traffic(spec, status)
-            state.resync = not await _route(services, body, spec, traffic, baseline, candidate)
-            if not state.resync and status.phase == ExperimentPhase.PROGRESSING:
-                rebake = status.model_copy(update={"step_started_at": now}).to_wire()
-                await kube.patch(
-                    EXPERIMENTS, namespace, name,
-                    {"status": {"stepStartedAt": rebake["stepStartedAt"]}}, subresource="status",
-                )  # fmt: skip
-            return services.settings.min_analysis_interval
-        plan = plan_observation(spec, status, world, now)
-        observations = []
-        if plan is not None:
-            observations = await services.provider.observe(
-                plan, spec.analysis.metrics, Target(model=spec.model, namespace=namespace), now
-            )
-        decision = reconcile(spec, status, world, observations, intent, now)
+    baseline_body, candidate_body = await asyncio.gather(
+        kube.get(MODELVERSIONS, namespace, spec.baseline),
+        kube.get(MODELVERSIONS, namespace, spec.candidate),
+    )
+    bodies = (baseline_body, candidate_body)
+    baseline = version_ref(spec.baseline, bodies[0])
+    candidate = version_ref(spec.candidate, bodies[1])
+    world = world_of(baseline, candidate, bodies)
+    facts = _Facts(body, spec, status, baseline, candidate)
+    if state.unconfirmed is not None:
+        wire, owed, moved, retiring = state.unconfirmed
+        state.unconfirmed = None
+        if not status_patch(body.get("status"), wire):  # it landed: its actions are owed
+            state.events.extend(owed)
+            state.resync = state.resync or moved
+            state.retire = retiring or state.retire
+    in_sync = condition_of(status, TRAFFIC_IN_SYNC)
+    if in_sync is not None and in_sync.status != "True":
+        state.resync = True  # recorded as not applied (by this process or another): apply it
 
-        new = decision.status
-        patch = status_patch(body.get("status"), new.to_wire())
-        if patch:
-            await kube.patch(EXPERIMENTS, namespace, name, {"status": patch}, subresource="status")
-        done = consumed(annotations)
-        if done:
-            await kube.patch(EXPERIMENTS, namespace, name, {"metadata": {"annotations": done}})
+    if status.phase in TERMINAL_PHASES and not undo_pending(status, now):
+        if status.phase == ExperimentPhase.SUCCEEDED and (state.resync or previous_waits(status)):
+            # a crash may have come before it, or the undo window just closed
+            state.retire = _retire_reason(spec, name)
+        if not await _catch_up(services, facts, state, now):
+            state.failures += 1
+            return retry_delay(services, state)
+        state.failures = 0
+        _export(services, namespace, name, spec, facts.status, facts.status)
+        return None
 
-        for move in (a for a in decision.actions if isinstance(a, SetTraffic)):
-            state.resync = not await _route(services, body, spec, move, baseline, candidate)
+    # First pass of this process, or actions left over: make routing match the status
+    # before deciding anything (a crash may have come between the status and the traffic).
+    if not await _catch_up(services, facts, state, now):
+        state.failures += 1
+        return retry_delay(services, state)
+    status = facts.status
 
-        for event in decision.actions:
-            if isinstance(event, EmitEvent):
-                await kube.event(body, event.type, event.reason, event.message)
-        _export(services, namespace, name, spec, status, new)
-        if new.phase == ExperimentPhase.SUCCEEDED and status.phase != ExperimentPhase.SUCCEEDED:
-            await retire(services, namespace, spec.baseline, _retire_reason(spec, name))
-        if new.phase != status.phase:
-            log.info("experiment.phase", name=name, namespace=namespace,
-                     phase=new.phase.value, weight=new.weight, message=new.message)  # fmt: skip
-        if new.phase in TERMINAL_PHASES:
-            return None
-        interval = spec.analysis.interval_seconds
-        delay = decision.requeue_after if decision.requeue_after is not None else interval
-        return max(services.settings.min_analysis_interval, delay)
+    problem = same_version_problem(spec, baseline, candidate)
+    if problem:
+        await _hold_on_problem(services, body, status, "SameVersion", problem, state, now)
+        return _poll(services)
+
+    state.decided_at = time.monotonic()
+    plan = plan_observation(spec, status, world, now)
+    observations = []
+    if plan is not None:
+        observations = await services.provider.observe(
+            plan, spec.analysis.metrics, Target(model=spec.model, namespace=namespace), now
+        )
+    decision = reconcile(spec, status, world, observations, intent, now)
+
+    new = decision.status
+    moves = [a for a in decision.actions if isinstance(a, SetTraffic)]
+    if moves:
+        new = _with_condition(
+            new, TRAFFIC_IN_SYNC, "False", "Applying",
+            f"applying {_weight_words(moves[-1])}", now,
+        )  # fmt: skip
+    valid = condition_of(new, SPEC_VALID)
+    if valid is not None and valid.status != "True":
+        new = _with_condition(new, SPEC_VALID, "True", "Valid", "the spec can be run", now)
+        state.reported = None
+    wire = new.to_wire()
+    owed = [a for a in decision.actions if isinstance(a, EmitEvent)]
+    promoted = new.phase == ExperimentPhase.SUCCEEDED and status.phase != ExperimentPhase.SUCCEEDED
+    retiring = _retire_reason(spec, name) if promoted and retire_due(new, now) else None
+    patch = status_patch(body.get("status"), wire)
+    if patch:
+        try:
+            await write_status(services, body, patch)
+        except Conflict:
+            raise  # someone wrote in between: re-read and decide again
+        except Exception:
+            state.unconfirmed = (wire, owed, bool(moves), retiring)
+            raise
+    facts.status = new
+    done = consumed(annotations)
+    if done:
+        _refresh(
+            body,
+            await kube.patch(EXPERIMENTS, namespace, name, {"metadata": {"annotations": done}}),
+        )
+
+    # Decided and recorded: from here on every action is kept until it is applied.
+    state.resync = state.resync or bool(moves)
+    state.events.extend(owed)
+    state.retire = retiring or state.retire
+    _export(services, namespace, name, spec, status, new)
+    notify_pass(services.notifier, namespace=namespace, name=name, spec=spec, old=status,
+                new=new, events=owed, now=now)  # fmt: skip
+    if new.phase != status.phase:
+        log.info("experiment.phase", name=name, namespace=namespace,
+                 phase=new.phase.value, weight=new.weight, message=new.message)  # fmt: skip
+    if not await _catch_up(services, facts, state, now):
+        state.failures += 1
+        return retry_delay(services, state)
+    state.failures = 0
+    if new.phase in TERMINAL_PHASES:
+        return next_look(services, spec, new, now)  # None, unless `undo` may still come
+    interval = spec.analysis.interval_seconds
+    delay = decision.requeue_after if decision.requeue_after is not None else interval
+    return max(services.settings.min_analysis_interval, delay)
+
+
+def _poll(services: Services) -> float:
+    """How soon to look again at an Experiment that cannot run as written."""
+    return services.settings.version_poll_interval
 
 
 def _export(

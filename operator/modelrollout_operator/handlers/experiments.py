@@ -50,11 +50,9 @@ async def drive_experiment(
         state.decided_at = None
         try:
             delay = await experiment_pass(services, ns, name, state)
-        except Exception as exc:  # one bad pass must not end the Experiment's daemon
+        except Exception as exc:  # no failure ends the daemon of an active Experiment
             log_failed_pass(log, "experiment.pass_failed", exc, name=name, namespace=namespace)
             delay = services.settings.version_poll_interval
-            if isinstance(exc, kopf.PermanentError):
-                return
         if delay is None:
             return
         # Due `delay` after the instant the pass decided at, not after it ended: the pass's own

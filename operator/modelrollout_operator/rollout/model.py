@@ -36,6 +36,10 @@ class World:
     candidate_version: str | None = None
     candidate_problem: str | None = None  # the candidate can never become Ready (Rejected, Failed)
     baseline_problem: str | None = None
+    # The ModelVersion object does not exist (not created yet, or deleted). Before the start
+    # that means waiting; mid-rollout a deleted version ends the Experiment.
+    baseline_missing: bool = False
+    candidate_missing: bool = False
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from .analysing import record_analysis
 from .model import Action, Decision, MetricObservation, UserIntent, World
 from .passing import PROGRESSING, READY, Pass
 from .planning import analysis_due, next_analysis_at, require_aware
-from .progressing import deadline_of, progress, promote
+from .progressing import deadline_of, progress, promote, recent_failure
 from .steps import steps_of
 from .traffic import desired_traffic
 
@@ -112,6 +112,33 @@ def _not_ready_names(p: Pass) -> str:
     return " and ".join(names)
 
 
+def _baseline_deleted(p: Pass) -> None:
+    """The baseline's ModelVersion was deleted mid-rollout: nothing to roll back to.
+
+    The candidate is the only version left. When it is Ready and the analysis has not failed
+    lately, it serves everything (weight 100, not a promotion: the baseline is not retired
+    and no verdict was reached); otherwise weight 0, which the router cannot apply until a
+    baseline exists again (the TrafficInSync condition says so). Either way the Experiment is
+    Failed: a person decides what comes next.
+    """
+    spec, world = p.spec, p.world
+    gone = f"baseline {spec.baseline} was deleted at {p.where()}"
+    if world.candidate_ready and not recent_failure(p):
+        message = (
+            f"{gone}: candidate {spec.candidate} is the only version left and serves 100% "
+            "(not promoted: no verdict was reached); recreate the baseline and start a new "
+            "Experiment, or promote the candidate with one"
+        )
+        p.finish(ExperimentPhase.FAILED, "BaselineDeleted", message, weight=100, warning=True)
+        return
+    why = "its analysis failed lately" if world.candidate_ready else "it is not Ready"
+    message = (
+        f"{gone}, and candidate {spec.candidate} cannot take the traffic ({why}): candidate "
+        f"weight set to 0; traffic reaches no version until {spec.baseline} exists again"
+    )
+    p.finish(ExperimentPhase.FAILED, "BaselineDeleted", message, weight=0, warning=True)
+
+
 def _run(
     p: Pass,
     observations: Sequence[MetricObservation] | None,
@@ -137,12 +164,18 @@ def _run(
                 warning=True,
             )
             return
+    if st.started_at is not None and world.baseline_missing:
+        _baseline_deleted(p)
+        return
     if intent.abort:
         p.roll_back("Aborted", "aborted by user")
         return
     _readiness(p)
     if st.started_at is not None and not world.candidate_ready:
-        p.roll_back("CandidateNotReady", f"candidate {spec.candidate} is no longer Ready")
+        if world.candidate_missing:
+            p.roll_back("CandidateDeleted", f"candidate {spec.candidate} was deleted")
+        else:
+            p.roll_back("CandidateNotReady", f"candidate {spec.candidate} is no longer Ready")
         return
     if intent.promote and world.candidate_ready:
         promote(p, "promoted by user")

@@ -18,8 +18,10 @@ def desired_traffic(spec: ExperimentSpec, status: ExperimentStatus) -> SetTraffi
     """
     phase = status.phase
     if phase in (ExperimentPhase.PROMOTING,) or (
-        phase == ExperimentPhase.SUCCEEDED and status.weight == 100
+        phase in (ExperimentPhase.SUCCEEDED, ExperimentPhase.FAILED) and status.weight == 100
     ):
+        # Succeeded at 100: promoted. Failed at 100: the baseline was deleted mid-rollout and
+        # the candidate is the only version left (it serves alone, as after a promotion).
         return SetTraffic(candidate_weight=100, promoted=True)
     if phase not in _LIVE or status.started_at is None:
         return SetTraffic(candidate_weight=0)
