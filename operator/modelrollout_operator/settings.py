@@ -2,10 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _restricted_pod() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _restricted_container() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+class WorkloadSettings(BaseModel):
+    """How the pods the operator creates run (training Jobs, serving Deployments).
+
+    The chart renders its `workloads` values as JSON into `MODELROLLOUT_WORKLOADS`. Whatever is
+    set here, the Pod Security "restricted" fields are enforced on top (k8s/workloads.py).
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    pod_security_context: dict[str, Any] = Field(default_factory=_restricted_pod)
+    container_security_context: dict[str, Any] = Field(default_factory=_restricted_container)
+    image_pull_secrets: list[dict[str, str]] = Field(
+        default_factory=list, description="[{name: ...}]: Secrets in each model namespace."
+    )
+    resources: dict[str, Any] = Field(
+        default_factory=lambda: {"requests": {"cpu": "100m", "memory": "256Mi"}},
+        description="Requests (and limits) for containers that name none of their own.",
+    )
+    scratch_size_limit: str = Field(
+        default="1Gi", description="sizeLimit of each writable emptyDir (/tmp and the like)."
+    )
 
 
 class OperatorSettings(BaseSettings):
@@ -50,6 +94,7 @@ class OperatorSettings(BaseSettings):
         "(the chart sets the release namespace; default: the operator's own namespace, else "
         "`default_namespace`).",
     )
+    workloads: WorkloadSettings = Field(default_factory=WorkloadSettings)
     kube_server: str | None = Field(
         default=None,
         description="API server URL to use without TLS verification (tests, local emulators); "
@@ -75,3 +120,16 @@ class OperatorSettings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535, description="healthz/readyz/metrics.")
     log_format: Literal["json", "text"] = Field(default="text")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    notify_webhooks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Webhooks told about every Experiment's transitions, as a JSON list of "
+        "spec.notify.webhooks entries (the chart's notify.webhooks); a secretKeyRef is read "
+        "in the Experiment's namespace.",
+    )
+    notify_queue_size: int = Field(
+        default=1000, ge=1, description="Notifications waiting at most; more are dropped."
+    )
+    notify_timeout: float = Field(default=5.0, gt=0, description="Seconds per webhook request.")
+    notify_attempts: int = Field(
+        default=5, ge=1, le=20, description="Tries per webhook delivery (back-off 1 s doubling)."
+    )

@@ -121,7 +121,11 @@ async def _apply(
         if isinstance(action, CreateJob):
             # Conflict: an earlier pass created it and then lost its status write.
             with contextlib.suppress(Conflict):
-                await kube.create(JOBS, namespace, training_job(body, mv.spec))
+                await kube.create(
+                    JOBS,
+                    namespace,
+                    training_job(body, mv.spec, workloads=services.settings.workloads),
+                )
         elif isinstance(action, EnsureServing):
             deployment = serving_deployment(
                 body,
@@ -131,6 +135,7 @@ async def _apply(
                 triton_image=services.settings.triton_image,
                 gateway_image=services.settings.gateway_image,
                 triton_startup_seconds=services.settings.triton_startup_seconds,
+                workloads=services.settings.workloads,
             )
             for res, manifest in (
                 (SERVICES, serving_service(body, mv.spec)),

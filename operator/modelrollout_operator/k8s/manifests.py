@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.v1alpha1 import ModelVersionSpec, Runtime, Training, parse_duration
+from ..settings import WorkloadSettings
 from .naming import (
     GRPC_PORT,
     HTTP_PORT,
@@ -18,6 +19,7 @@ from .naming import (
     serving_name,
     version_labels,
 )
+from .workloads import restricted_pod_spec
 
 # Trainer exit codes that retrying cannot fix (contracts.md §3): bad arguments or dataset,
 # acceptance gate failed, ONNX parity failed. The Job fails at once instead of backing off.
@@ -66,8 +68,14 @@ def trainer_args(spec: ModelVersionSpec, training: Training) -> list[str]:
     return args
 
 
-def training_job(owner: dict[str, Any], spec: ModelVersionSpec) -> dict[str, Any]:
-    """The batch/v1 Job that trains this version; its Pod reports through the termination log."""
+def training_job(
+    owner: dict[str, Any], spec: ModelVersionSpec, *, workloads: WorkloadSettings | None = None
+) -> dict[str, Any]:
+    """The batch/v1 Job that trains this version; its Pod reports through the termination log.
+
+    The pod runs under Pod Security "restricted" (k8s/workloads.py) as
+    `spec.training.serviceAccountName` when given (its data access), else with no API token.
+    """
     training = spec.training
     if training is None:
         raise ValueError("training_job needs spec.training")
@@ -118,7 +126,11 @@ def training_job(owner: dict[str, Any], spec: ModelVersionSpec) -> dict[str, Any
             },
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"restartPolicy": "Never", "containers": [container]},
+                "spec": restricted_pod_spec(
+                    {"restartPolicy": "Never", "containers": [container]},
+                    workloads or WorkloadSettings(),
+                    service_account=training.service_account_name,
+                ),
             },
         },
     }
@@ -209,6 +221,7 @@ def serving_deployment(
     gateway_image: str,
     replicas: int | None = None,
     triton_startup_seconds: int = 600,
+    workloads: WorkloadSettings | None = None,
 ) -> dict[str, Any]:
     """The Deployment serving this one version over KServe v2 HTTP on port 8000.
 
@@ -318,7 +331,8 @@ def serving_deployment(
                         ),
                     },
                 },
-                "spec": pod_spec,
+                # "restricted", a writable /tmp (the artifact cache), no API token.
+                "spec": restricted_pod_spec(pod_spec, workloads or WorkloadSettings()),
             },
         },
     }

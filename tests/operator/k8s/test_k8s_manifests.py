@@ -132,12 +132,16 @@ def test_triton_pod_serves_only_its_version_from_a_verified_one_version_reposito
     assert pairs["--artifact-sha256"] == SHA
     assert pairs["--config-uri"] == "s3://models/repo/scorer/config.pbtxt"
     assert init["terminationMessagePolicy"] == "FallbackToLogsOnError"
-    (volume,) = pod["volumes"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "model-repository")
     assert volume == {"name": "model-repository", "emptyDir": {}}
-    assert init["volumeMounts"] == [{"name": "model-repository", "mountPath": "/models"}]
-    assert c["volumeMounts"] == [
-        {"name": "model-repository", "mountPath": "/models", "readOnly": True}
-    ]
+    # Besides the repository, each container writes only its /tmp emptyDir (test_k8s_workloads).
+    assert init["volumeMounts"][0] == {"name": "model-repository", "mountPath": "/models"}
+    assert c["volumeMounts"][0] == {
+        "name": "model-repository",
+        "mountPath": "/models",
+        "readOnly": True,
+    }
+    assert {m["mountPath"] for m in c["volumeMounts"]} == {"/models", "/tmp"}
     selector = dep["spec"]["selector"]["matchLabels"]
     labels = dep["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()

@@ -115,6 +115,11 @@ class Training(ApiModel):
     credentials_secret: ObjectName | None = Field(
         default=None, description="Secret with AWS_* variables for the dataset and the repository."
     )
+    service_account_name: ObjectName | None = Field(
+        default=None,
+        description="ServiceAccount the training pod runs as (its data access, e.g. a cloud "
+        "identity bound to it); unset: the namespace's default, with no API token mounted.",
+    )
 
 
 class DynamicBatching(ApiModel):
