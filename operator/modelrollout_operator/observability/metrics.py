@@ -12,6 +12,7 @@ EXPERIMENT_PHASES = (
     "Progressing",
     "Paused",
     "Promoting",
+    "HoldingBack",
     "Succeeded",
     "RollingBack",
     "RolledBack",

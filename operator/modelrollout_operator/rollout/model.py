@@ -50,6 +50,9 @@ class UserIntent:
     approve: bool = False  # pass the current manual gate (one-shot: clear it once applied)
     promote: bool = False  # promote now, skipping the remaining steps
     abort: bool = False  # roll back now
+    # Bring the previous version back at 100% (RolledBack, reason Undone): while progressing
+    # (as abort), in the holdback window, or within the scale-down delay after a promotion.
+    undo: bool = False
     # Pass the manual gate of this step (1-based) once it is reached. Unlike a bare `approve`,
     # it names what was approved, so a re-delivered intent never opens a later gate.
     approve_step: int | None = None

@@ -50,6 +50,9 @@ class Pass:
     def where(self) -> str:
         """ "step 2/4 (weight 25%)", or "before the first step"."""
         st = self.status
+        hb = st.holdback
+        if hb is not None and st.phase in (ExperimentPhase.HOLDING_BACK, ExperimentPhase.SUCCEEDED):
+            return f"after the promotion ({hb.previous} at {hb.percent}%)"
         if st.current_step == 0:
             return "before the first step"
         shadow = self.step.shadow_percent if self.step is not None else 0

@@ -69,5 +69,13 @@ def plan_observation(
         metrics=tuple(m.name for m in spec.analysis.metrics),
         baseline_version=baseline,
         candidate_version=candidate,
-        since=status.started_at,
+        since=analysis_since(status) or status.started_at,
     )
+
+
+def analysis_since(status: ExperimentStatus) -> datetime | None:
+    """Where the proportions' confidence sequence starts: at the promotion during holdback
+    (a regression after it is not diluted by the evidence before it), else at the start."""
+    if status.phase == ExperimentPhase.HOLDING_BACK and status.holdback is not None:
+        return status.holdback.started_at
+    return status.started_at

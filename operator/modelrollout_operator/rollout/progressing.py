@@ -17,6 +17,7 @@ from ..api.v1alpha1 import (
     format_duration,
     parse_duration,
 )
+from .holding import holdback_applies, promote_with_scale_down, start_holdback
 from .passing import ANALYSIS, PROGRESSING, Pass, failing, summary
 
 AWAITING_PROMOTION = "AwaitingPromotion"
@@ -61,13 +62,14 @@ def _hold(p: Pass, reason: str, what: str) -> None:
 
 
 def promote(p: Pass, why: str) -> None:
-    """Promoting -> Succeeded in one pass: the candidate becomes the stable version at 100%."""
-    p.finish(
-        ExperimentPhase.SUCCEEDED,
-        "Promoted",
-        f"promoted at {p.where()}: {why}; the candidate serves 100% as the new baseline",
-        weight=100,
-    )
+    """Promoting -> Succeeded in one pass: the candidate becomes the stable version at 100%.
+
+    With `promotion.holdback`, HoldingBack instead (see holding.py).
+    """
+    if holdback_applies(p.spec):
+        start_holdback(p, why)
+        return
+    promote_with_scale_down(p, why)
 
 
 def _awaiting_promotion(p: Pass) -> str:

@@ -2,7 +2,9 @@
 
 One pass settles everything the inputs allow, in a fixed order of precedence:
 
-1. finished experiments stay finished (terminal phases are absorbing);
+1. finished experiments stay finished (terminal phases are absorbing), except that `undo`
+   within the scale-down delay of a promotion brings the previous version back;
+   HoldingBack (after a promotion with holdback) has its own pass (holding.py);
 2. an interrupted RollingBack / Promoting completes;
 3. a candidate or baseline that can never become Ready fails the experiment;
 4. `abort` rolls back; a candidate that stops being Ready mid-rollout is rolled back
@@ -31,6 +33,7 @@ from ..api.v1alpha1 import (
     StrategyType,
 )
 from .analysing import record_analysis
+from .holding import hold_back, requeue_in_holdback, undo, undo_open
 from .model import Action, Decision, MetricObservation, UserIntent, World
 from .passing import PROGRESSING, READY, Pass
 from .planning import analysis_due, next_analysis_at, require_aware
@@ -145,6 +148,12 @@ def _run(
     approvable_step: int | None,
 ) -> None:
     st, spec, world, intent = p.status, p.spec, p.world, p.intent
+    if st.phase == ExperimentPhase.SUCCEEDED:  # only reached with an undo in its window
+        undo(p, "undone by user within the scale-down delay")
+        return
+    if st.phase == ExperimentPhase.HOLDING_BACK:
+        hold_back(p, observations)
+        return
     if st.phase == ExperimentPhase.ROLLING_BACK:
         p.roll_back("RolledBack", "completing an interrupted rollback")
         return
@@ -169,6 +178,9 @@ def _run(
         return
     if intent.abort:
         p.roll_back("Aborted", "aborted by user")
+        return
+    if intent.undo and st.started_at is not None:
+        undo(p, "undone by user before the promotion")
         return
     _readiness(p)
     if st.started_at is not None and not world.candidate_ready:
@@ -208,6 +220,8 @@ def _requeue_after(p: Pass) -> float | None:
     st, spec = p.status, p.spec
     if st.phase in TERMINAL_PHASES:
         return None
+    if st.phase == ExperimentPhase.HOLDING_BACK:
+        return requeue_in_holdback(p, min(1.0, max(spec.analysis.interval_seconds, 0.1)))
     interval = spec.analysis.interval_seconds
     floor = min(1.0, max(interval, 0.1))  # never a hot loop, even with a zero interval
     if st.phase != ExperimentPhase.PROGRESSING:
@@ -244,7 +258,7 @@ def reconcile(
     the same result twice. `now` must be timezone-aware.
     """
     require_aware(now)
-    if status.phase in TERMINAL_PHASES:
+    if status.phase in TERMINAL_PHASES and not (intent.undo and undo_open(status, now)):
         return Decision(status=status, actions=(), requeue_after=None)
     steps = steps_of(spec)
     st = status.model_copy(deep=True)

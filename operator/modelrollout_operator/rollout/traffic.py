@@ -23,6 +23,9 @@ def desired_traffic(spec: ExperimentSpec, status: ExperimentStatus) -> SetTraffi
         # Succeeded at 100: promoted. Failed at 100: the baseline was deleted mid-rollout and
         # the candidate is the only version left (it serves alone, as after a promotion).
         return SetTraffic(candidate_weight=100, promoted=True)
+    if phase == ExperimentPhase.HOLDING_BACK:
+        # Promoted, the previous version keeps its holdback share (as the table's baseline).
+        return SetTraffic(candidate_weight=status.weight)
     if phase not in _LIVE or status.started_at is None:
         return SetTraffic(candidate_weight=0)
     step = step_at(steps_of(spec), status.current_step)

@@ -27,6 +27,8 @@ from .experiment import (
     ExperimentPhase,
     ExperimentSpec,
     ExperimentStatus,
+    Holdback,
+    HoldbackStatus,
     Promotion,
     PromotionMode,
 )
@@ -48,6 +50,7 @@ from .modelversion import (
     Training,
     TrainingResources,
 )
+from .notify import Notify, NotifyOn, SecretKeyRef, Webhook, WebhookFormat
 from .strategies import (
     ABTest,
     Canary,
@@ -89,6 +92,8 @@ __all__ = [
     "ExperimentSpec",
     "ExperimentStatus",
     "HTTPRouteRef",
+    "Holdback",
+    "HoldbackStatus",
     "Hyperparameters",
     "MetricCheck",
     "MetricKind",
@@ -99,10 +104,13 @@ __all__ = [
     "ModelVersionStatus",
     "NoData",
     "NoDataPolicy",
+    "Notify",
+    "NotifyOn",
     "Promotion",
     "PromotionMode",
     "Routing",
     "Runtime",
+    "SecretKeyRef",
     "Serving",
     "Shadow",
     "SplitMetrics",
@@ -113,6 +121,8 @@ __all__ = [
     "Training",
     "TrainingResources",
     "Verdict",
+    "Webhook",
+    "WebhookFormat",
     "format_duration",
     "parse_duration",
     "set_condition",

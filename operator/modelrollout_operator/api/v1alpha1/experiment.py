@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from .analyses import Analysis, AnalysisRun
-from .base import ApiModel, Condition, ObjectName, cel
+from .base import ApiModel, Condition, Duration, ObjectName, cel
+from .notify import Notify
 from .strategies import Canary, CanaryStep, Strategy
 from .traffic import Routing
 
@@ -19,6 +20,10 @@ class ExperimentPhase(StrEnum):
     PROGRESSING = "Progressing"
     PAUSED = "Paused"
     PROMOTING = "Promoting"
+    # Promoted, with the previous version still Ready and serving promotion.holdback.percent:
+    # the analysis goes on between the two until the window ends (then Succeeded) or finds a
+    # regression (then RolledBack, the previous version at 100%).
+    HOLDING_BACK = "HoldingBack"
     SUCCEEDED = "Succeeded"
     ROLLING_BACK = "RollingBack"
     ROLLED_BACK = "RolledBack"
@@ -35,12 +40,38 @@ class PromotionMode(StrEnum):
     MANUAL = "manual"
 
 
+class Holdback(ApiModel):
+    """After the promotion, the previous version keeps a small sticky share for a while."""
+
+    percent: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Share of traffic the previous version keeps during the window.",
+    )
+    duration: Duration = Field(
+        default="1h",
+        description="How long the promoted version is compared with the previous one; a "
+        "regression in that time rolls back to the previous version.",
+    )
+
+
 class Promotion(ApiModel):
     """What happens after the last step."""
 
     mode: PromotionMode = Field(
         default=PromotionMode.AUTOMATIC,
         description="manual: after the last step, wait for `modelrollout promote`.",
+    )
+    holdback: Holdback | None = Field(
+        default=None,
+        description="Keep the previous version serving a share after the promotion and keep "
+        "analysing (phase HoldingBack); `modelrollout undo` restores it within the window.",
+    )
+    scale_down_delay: Duration = Field(
+        default="30s",
+        description="Without holdback: how long the previous version stays Ready (no traffic) "
+        "after the promotion, so `modelrollout undo` is instant; then it is retired.",
     )
 
 
@@ -64,6 +95,9 @@ class ExperimentSpec(ApiModel):
     routing: Routing = Field(default_factory=Routing)
     analysis: Analysis = Field(default_factory=Analysis)
     promotion: Promotion = Field(default_factory=Promotion)
+    notify: Notify | None = Field(
+        default=None, description="Webhooks told about every transition (start, steps, ...)."
+    )
     paused: bool = Field(
         default=False, description="Hold where it is (kubectl patch or `modelrollout pause`)."
     )
@@ -73,6 +107,17 @@ class ExperimentSpec(ApiModel):
         if self.baseline == self.candidate:
             raise ValueError("spec.baseline and spec.candidate must differ")
         return self
+
+
+class HoldbackStatus(ApiModel):
+    """The previous version after a promotion: kept Ready (and serving `percent`) until `endsAt`."""
+
+    previous: str = Field(description="The previous version's ModelVersion (spec.baseline).")
+    percent: int = Field(default=0, ge=0, le=100, description="Its share now (0: Ready, idle).")
+    started_at: datetime = Field(description="When the candidate was promoted.")
+    ends_at: datetime = Field(
+        description="Until then `modelrollout undo` restores it at once; then it is retired."
+    )
 
 
 class ExperimentStatus(ApiModel):
@@ -101,6 +146,9 @@ class ExperimentStatus(ApiModel):
         default_factory=list, description="The most recent analyses."
     )
     observed_generation: int | None = None
+    holdback: HoldbackStatus | None = Field(
+        default=None, description="The previous version after the promotion (undo window)."
+    )
 
 
 class Experiment(ApiModel):
