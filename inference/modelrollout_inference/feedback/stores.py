@@ -238,6 +238,8 @@ class RedisStore:
         clock: Clock = time.time,
     ) -> None:
         import redis.asyncio  # lazily: the memory store needs no client
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
@@ -255,6 +257,9 @@ class RedisStore:
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
             max_connections=16,
+            # One immediate retry: a connection left stale by a server restart is replaced at
+            # once; a server that is down fails fast (the breaker below keeps calls from waiting).
+            retry=Retry(NoBackoff(), 1),
         )
         self._pending: list[_Op] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -265,9 +270,10 @@ class RedisStore:
         await self._submit(_Op("set", record_key(self._prefix, key), encode(prediction)))
 
     async def put_back(self, key: Key, prediction: Prediction) -> None:
-        left = prediction.time + self.ttl_seconds - self._clock()
-        if left <= 0:  # expired meanwhile: a later label must find it expired, not joinable
-            left = min(self._keep_ms / 1000 - self.ttl_seconds, 1.0)
+        # It lives as long as it would have: past the TTL a later label finds it expired.
+        left = prediction.time + self._keep_ms / 1000 - self._clock()
+        if left <= 0:
+            return
         value = encode(prediction)
         milliseconds = max(1, round(left * 1000))
         # NX: a prediction re-recorded meanwhile under the same key wins.
