@@ -47,7 +47,8 @@ class RenderedChart:
     namespace: str
 
     def of_kind(self, *kinds: str) -> list[dict[str, Any]]:
-        return [d for d in self.documents if d.get("kind") in kinds]
+        """Copies of the documents of these kinds."""
+        return [copy.deepcopy(d) for d in self.documents if d.get("kind") in kinds]
 
     def deployment(self, component: str) -> dict[str, Any]:
         """The Deployment labelled `app.kubernetes.io/component: <component>`."""
@@ -58,7 +59,7 @@ class RenderedChart:
         ]
         if len(found) != 1:
             raise LookupError(f"expected one {component} Deployment, the chart has {len(found)}")
-        return found[0]
+        return copy.deepcopy(found[0])  # the rendering stays as helm made it
 
     def pod(self, component: str, replica: int = 0) -> dict[str, Any]:
         """A Pod of the component's Deployment, named as its ReplicaSet would name it."""
