@@ -10,6 +10,7 @@ and too few samples are never a pass.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -42,6 +43,24 @@ def measure(check: MetricCheck, later: Snapshot, earlier: Snapshot, version: str
         value = histogram_quantile(check.effective_quantile, delta.buckets) if n > 0 else None
         return Measurement(value=value, samples=n)
     raise ValueError(NO_CUSTOM)
+
+
+def _finite(obs: MetricObservation) -> MetricObservation:
+    """A value that is not a finite number (a NaN or an infinity on the /metrics page, a
+    counter that went backwards) is no data, with the reason, as the Prometheus provider
+    does: the no-data policy applies."""
+    for role, m in (("candidate", obs.candidate), ("baseline", obs.baseline)):
+        if m is None or obs.error is not None:
+            continue
+        bad = m.value is not None and not math.isfinite(m.value)
+        if bad or m.samples < 0:
+            return MetricObservation(
+                metric=obs.metric,
+                candidate=Measurement(value=None),
+                error=f"gateway counters gave the {role} value {m.value!r} "
+                f"on {m.samples} samples: not a finite number",
+            )
+    return obs
 
 
 class SnapshotHistory:
@@ -110,7 +129,17 @@ class GatewayCountersProvider:
                 MetricObservation(metric=m, candidate=Measurement(value=None), error=message)
                 for m in plan.metrics
             ]
-        return [self._observe_one(plan, c, later, now) for c in planned]
+        return [self._observe_safely(plan, c, later, now) for c in planned]
+
+    def _observe_safely(
+        self, plan: ObservationPlan, check: MetricCheck, later: Snapshot, now: datetime
+    ) -> MetricObservation:
+        try:
+            return _finite(self._observe_one(plan, check, later, now))
+        except (ValueError, ArithmeticError) as error:  # NaN counts, overflowing histograms
+            return MetricObservation(
+                check.name, Measurement(value=None), error=f"gateway counters unusable: {error}"
+            )
 
     def _observe_one(
         self, plan: ObservationPlan, check: MetricCheck, later: Snapshot, now: datetime

@@ -11,6 +11,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import structlog
@@ -80,13 +81,7 @@ class PrometheusProvider:
             raise QueryError(f"prometheus answered HTTP {status} with {type(body).__name__}")
         if status != 200 or body.get("status") != "success":
             raise QueryError(f"query failed: {body.get('error', status)} ({promql})")
-        result = body.get("data", {}).get("result") or []
-        if not result:
-            return None
-        if len(result) > 1:
-            raise QueryError(f"query returned {len(result)} series, expected one ({promql})")
-        value = float(result[0]["value"][1])
-        return None if math.isnan(value) or math.isinf(value) else value
+        return sample_value(body, promql)
 
     async def _measure(self, queries: Queries, custom_samples: int) -> Measurement:
         samples_q = self.query(queries.samples) if queries.samples else _none()
@@ -148,8 +143,48 @@ class PrometheusProvider:
         )
 
 
+def sample_value(body: dict[str, Any], promql: str) -> float | None:
+    """The one sample of a successful instant query, read defensively.
+
+    An empty result, NaN or an infinity (PromQL's 0/0 and x/0) are no data: None. Anything
+    else that is not a number (a list for `data`, a missing or short `value`, a string that
+    does not parse) raises QueryError naming what came back, so the metric is no data with
+    the reason in the analysis record and the no-data policy applies.
+    """
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise QueryError(f"prometheus answered garbage: data is {_kind(data)} ({promql})")
+    result = data.get("result")
+    if result is None or result == []:
+        return None
+    if not isinstance(result, list):
+        raise QueryError(f"prometheus answered garbage: result is {_kind(result)} ({promql})")
+    if len(result) > 1:
+        raise QueryError(f"query returned {len(result)} series, expected one ({promql})")
+    sample = result[0].get("value") if isinstance(result[0], dict) else None
+    if not isinstance(sample, list) or len(sample) != 2:
+        raise QueryError(
+            f"prometheus answered garbage: sample {str(sample)[:80]!r} is not "
+            f"[time, value] ({promql})"
+        )
+    raw = sample[1]
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise QueryError(f"prometheus answered garbage: value {_kind(raw)} ({promql})")
+    try:
+        value = float(raw)
+    except (ValueError, OverflowError):
+        raise QueryError(
+            f"prometheus answered garbage: value {str(raw)[:80]!r} is not a number ({promql})"
+        ) from None
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _kind(value: Any) -> str:
+    return "missing" if value is None else f"a {type(value).__name__}"
+
+
 async def _none() -> None:
     return None
 
 
-__all__ = ["PrometheusProvider", "QueryError"]
+__all__ = ["PrometheusProvider", "QueryError", "sample_value"]
