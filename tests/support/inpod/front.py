@@ -121,7 +121,7 @@ class ApiFront:
         )
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -131,12 +131,13 @@ class ApiFront:
         await site.start()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        # The emulator side first: open watch streams end, so their handlers return.
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     # --- the request path ---------------------------------------------------------------
 
@@ -247,8 +248,8 @@ class ApiFront:
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
                 await response.write_eof()
-            except ConnectionResetError:
-                pass  # the client went away (a watcher stopped): nothing left to answer
+            except (ConnectionResetError, aiohttp.ClientError):
+                pass  # the client went away (a watcher stopped), or the front is stopping
 
             return response
 
