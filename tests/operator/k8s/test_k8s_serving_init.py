@@ -25,6 +25,7 @@ from modelrollout_operator.k8s.lifecycle import (
     init_failure,
 )
 from modelrollout_operator.k8s.manifests import REPOSITORY_MOUNT, serving_deployment
+from tests.support.inpod.podsecurity import violations
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 Phase = ModelVersionPhase
@@ -191,3 +192,26 @@ def test_init_failure_reports_a_refusal_whenever_any_pod_shows_one(
         return
     assert found is not None and found.exit_code in codes
     assert found.refused == any(c in INIT_REFUSED_EXIT_CODES for c in codes)
+
+
+def test_triton_pod_and_its_init_container_meet_pod_security_restricted() -> None:
+    mv = deploying("s3://m/repo/scorer/3/model.onnx", "a" * 64)
+    dep = serving_deployment(
+        {"metadata": {"name": "scorer-v3", "namespace": "ml"}}, mv.spec,
+        "s3://m/repo/scorer/3/model.onnx", "a" * 64, triton_image="t", gateway_image="g",
+    )  # fmt: skip
+    pod = dep["spec"]["template"]["spec"]
+    assert violations(pod) == []
+    (init,) = pod["initContainers"]
+    (triton,) = pod["containers"]
+    assert init["securityContext"] == triton["securityContext"]
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True
+    # the one-version repository is an emptyDir: allowed under "restricted", pod-private
+    repository = next(v for v in pod["volumes"] if v["name"] == "model-repository")
+    assert set(repository) == {"name", "emptyDir"}
+
+
+def test_a_succeeded_init_container_is_not_reported_for_an_earlier_failed_run() -> None:
+    pod = crash_looping_pod(1, "S3 unreachable")
+    pod["status"]["initContainerStatuses"][0]["state"] = {"terminated": {"exitCode": 0}}
+    assert init_failure([pod]) is None
