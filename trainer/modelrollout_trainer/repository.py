@@ -43,7 +43,10 @@ def render_config(
 ) -> str:
     """The config.pbtxt text. dims exclude the batch axis, as max_batch_size > 0 requires.
 
-    `version_policy: all` lets one Triton serve baseline and candidate side by side.
+    `version_policy: all` describes the whole repository (one Triton may serve baseline and
+    candidate side by side from it). The operator's Triton pods never serve it as is: their
+    init container narrows it to the one version the pod serves, with that ModelVersion's
+    batching (docs/contracts.md section 5).
     """
     serving = serving or ServingConfig()
     return (
