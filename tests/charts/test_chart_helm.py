@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import kubernetes_validate
 import pytest
 from chart_helpers import ALL_FEATURES, CHART, PROMETHEUS_OPERATOR, of_kind, one, template_args
+
 from conftest import Helm, Render
 
 KUBERNETES_VERSION = "1.31.0"
@@ -198,8 +200,11 @@ def test_settings_become_modelrollout_env(render: Render) -> None:
     assert operator_env["MODELROLLOUT_LOG_LEVEL"] == "INFO"
     assert operator_env["MODELROLLOUT_TRAINER_IMAGE"] == "model-rollout-trainer:0.1.0"
     assert operator_env["MODELROLLOUT_GATEWAY_IMAGE"] == "model-rollout-gateway:0.1.0"
-    assert "MODELROLLOUT_GATEWAY_NAMESPACE" not in operator_env  # cluster: beside each Experiment
+    # routing ConfigMaps go to the gateway's namespace in every scope
+    assert operator_env["MODELROLLOUT_GATEWAY_NAMESPACE"] == "mr-system"
     assert all(name.startswith(("MODELROLLOUT_", "POD_ID")) for name in operator_env)
+    workloads = json.loads(operator_env["MODELROLLOUT_WORKLOADS"] or "{}")
+    assert workloads["podSecurityContext"]["runAsNonRoot"] is True
     gateway = _container(docs, "gateway")
     assert gateway["args"] == ["serve"]
     gateway_env = {e["name"]: e.get("value") for e in gateway["env"]}
@@ -232,24 +237,22 @@ def test_operator_rbac_is_least_privilege(render: Render) -> None:
         if r["metadata"]["name"] == "mr-model-rollout-operator-mr-system"
     ]
     role = _rules(operator_role)
-    assert role[("modelrollout.dev", "experiments")] == {"get", "list", "watch", "patch", "update"}
-    assert role[("modelrollout.dev", "experiments/status")] == {"get", "patch", "update"}
-    assert role[("batch", "jobs")] == {"create", "get", "list", "watch", "delete"}
-    assert role[("", "pods")] == {"get", "list", "watch"}
-    assert role[("", "events")] == {"create", "patch"}
-    assert role[("gateway.networking.k8s.io", "httproutes")] == {
-        "get",
-        "list",
-        "watch",
-        "patch",
-        "update",
-    }
+    # the exact set is checked against the code in test_chart_rbac.py
+    assert role[("modelrollout.dev", "experiments")] == {"get", "list", "watch", "patch"}
+    assert role[("modelrollout.dev", "experiments/status")] == {"patch"}
+    assert role[("modelrollout.dev", "modelversions/finalizers")] == {"update"}
+    assert role[("batch", "jobs")] == {"create", "get"}
+    assert role[("", "pods")] == {"list"}
+    assert role[("", "events")] == {"create"}
+    assert role[("gateway.networking.k8s.io", "httproutes")] == {"get", "patch"}
+    assert ("", "configmaps") not in role  # only in the release namespace
     for (group, resource), verbs in role.items():
         assert "*" not in verbs and "*" not in (group, resource)
         assert resource != "secrets", "the operator never reads secrets"
         assert not {"escalate", "bind", "impersonate"} & verbs
-    gateway = _rules(one(docs, "ClusterRole", "gateway"))
-    assert gateway == {("", "configmaps"): {"get", "list", "watch"}}
+    assert not [r for r in of_kind(docs, "ClusterRole") if "gateway" in r["metadata"]["name"]]
+    gateway = _rules(one(docs, "Role", "gateway"))
+    assert gateway == {("", "configmaps"): {"list", "watch"}}
 
 
 def test_namespace_scope_uses_roles_in_each_watched_namespace(render: Render) -> None:
@@ -265,20 +268,25 @@ def test_namespace_scope_uses_roles_in_each_watched_namespace(render: Render) ->
     ]
     # routing ConfigMaps live beside the gateway, which reads only there
     assert _rules(roles[("mr-system", "mr-model-rollout-operator-routing")]) == {
-        ("", "configmaps"): {"create", "get", "list", "watch", "patch", "update", "delete"}
+        ("", "configmaps"): {"create", "get", "patch", "delete"}
     }
     assert _rules(roles[("mr-system", "mr-model-rollout-gateway")]) == {
-        ("", "configmaps"): {"get", "list", "watch"}
+        ("", "configmaps"): {"list", "watch"}
     }
+    for ns in ("ml", "research"):
+        rules = _rules(roles[(ns, "mr-model-rollout-operator")])
+        assert rules[("gateway.networking.k8s.io", "httproutes")] == {"get", "patch"}
+        assert rules[("kopf.dev", "kopfpeerings")] == {"list", "watch", "patch"}
     operator_env = {e["name"]: e.get("value") for e in _container(docs, "operator")["env"]}
     gateway_env = {e["name"]: e.get("value") for e in _container(docs, "gateway")["env"]}
     assert operator_env["MODELROLLOUT_GATEWAY_NAMESPACE"] == "mr-system"
     assert gateway_env["MODELROLLOUT_GATEWAY_NAMESPACE"] == "mr-system"
-    # cluster-wide: only kopf's CRD discovery
+    # cluster-wide: only kopf's CRD discovery and its namespace observer
     cluster_roles = of_kind(docs, "ClusterRole")
     assert len(cluster_roles) == 1
     assert _rules(cluster_roles[0]) == {
-        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+        ("", "namespaces"): {"list", "watch"},
     }
     args = _container(docs, "operator")["args"]
     assert args == [

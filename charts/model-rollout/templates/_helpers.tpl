@@ -110,36 +110,56 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- /*
-Least privilege: only what the operator does. Its own resources (read, patch, status),
-training Jobs, serving Deployments/Services, routing ConfigMaps, Events, Pods (termination
-messages of training Jobs), Gateway API HTTPRoutes (traffic weights), kopf peering.
+Least privilege: exactly what the operator's code calls in the namespaces it watches, each rule
+naming its user (tests/charts/test_chart_rbac.py checks these against the code). Routing
+ConfigMaps are not here: they live in the release namespace only ("model-rollout.operator.routingRules").
 */}}
 {{- define "model-rollout.operator.rules" -}}
+# kopf watches both kinds (list, watch) and patches them (its finalizer for the daemons, its
+# progress annotations); get: handlers/versioning.py, handlers/driving.py; patch: the one-shot
+# control annotations, handlers/driving.py.
 - apiGroups: ["modelrollout.dev"]
   resources: ["modelversions", "experiments"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch"]
+# Status writes: handlers/versioning.py (ModelVersion), handlers/driving.py (Experiment).
 - apiGroups: ["modelrollout.dev"]
   resources: ["modelversions/status", "experiments/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
+# OwnerReferencesPermissionEnforcement: the Job, Deployment and Service a ModelVersion owns
+# carry blockOwnerDeletion (k8s/manifests.py owner_reference).
+- apiGroups: ["modelrollout.dev"]
+  resources: ["modelversions/finalizers"]
+  verbs: ["update"]
+# Training Jobs: handlers/versioning.py (create, then read their status).
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "get", "list", "watch", "delete"]
+  verbs: ["get", "create"]
+# Serving Deployments: handlers/versioning.py (create, read readiness, scale).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["create", "get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "create", "patch"]
+# The Service in front of each version's server: handlers/versioning.py.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["create", "get", "list", "watch", "patch", "delete"]
-- apiGroups: [""]
-  resources: ["configmaps"]
-  verbs: ["create", "get", "list", "watch", "patch", "update", "delete"]
-- apiGroups: ["", "events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
+# Termination messages of training and serving pods: handlers/versioning.py.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list"]
+# Events on ModelVersions and Experiments: k8s/client.py event, handlers/driving.py.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+# spec.routing.provider httpRoute: backend weights, routing/httproute.py.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "patch"]
+{{- end }}
+
+{{- /* The routing tables, in the gateway's (the release) namespace only: routing/gateway.py. */}}
+{{- define "model-rollout.operator.routingRules" -}}
+# GatewayRouter.apply (get, create, patch) and forget on Experiment deletion (delete).
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}
