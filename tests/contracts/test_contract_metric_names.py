@@ -50,15 +50,19 @@ def _referenced(text: str) -> set[str]:
 def test_operator_builtin_queries_read_exported_names(exported: set[str]) -> None:
     checks = [
         MetricCheck(name="accuracy", kind=MetricKind.ACCURACY, max_degradation=0.02),
-        MetricCheck(name="errors", kind=MetricKind.ERROR_RATE, max=0.01),
+        MetricCheck(name="errors", kind=MetricKind.ERROR_RATE, max=0.01, max_degradation=0.01),
+        MetricCheck(name="fallbacks", kind=MetricKind.FALLBACK_RATE, max_degradation=0.01),
         MetricCheck(name="p99", kind=MetricKind.LATENCY, max=0.05),
     ]
     for check in checks:
-        q = queries_for(check, model="m", version="1", namespace="ns", since_seconds=60)
-        text = " ".join(x for x in (q.value, q.samples, q.successes) if x)
-        used = _referenced(text)
-        assert used, f"{check.kind} reads no modelrollout_ metric"
-        assert used <= exported, f"{check.kind} reads unknown metrics {used - exported}"
+        for shadow in (False, True):  # a shadow run's candidate reads its shadow feedback
+            q = queries_for(
+                check, model="m", version="1", namespace="ns", since_seconds=60, shadow=shadow
+            )
+            text = " ".join(x for x in (q.value, q.samples, q.successes, q.events, q.trials) if x)
+            used = _referenced(text)
+            assert used, f"{check.kind} reads no modelrollout_ metric"
+            assert used <= exported, f"{check.kind} reads unknown metrics {used - exported}"
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from ..api.v1alpha1 import MetricCheck, MetricKind, MetricResult, Verdict
 from .observations import Measurement, MetricObservation
-from .proportions import evaluate_accuracy
+from .proportions import evaluate_accuracy, evaluate_failure_rate
 from .thresholds import evaluate_threshold
 
 
 def _has_value(m: Measurement | None) -> bool:
     if m is None:
         return False
+    if m.tally is not None and m.tally.trials > 0:
+        return True
     return m.value is not None or (m.successes is not None and m.samples > 0)
 
 
@@ -32,7 +34,8 @@ def evaluate(
 ) -> MetricResult:
     """pass / fail / inconclusive for one metric, with the numbers that led there.
 
-    `alpha` is the error rate of the statistical tests (accuracy), valid over every look.
+    `alpha` is the error rate of the statistical tests (accuracy; error and fallback rates
+    against the baseline), valid over every look.
     A missing observation or a provider error is inconclusive: missing data is never a pass.
     """
     if not 0.0 < alpha < 1.0:
@@ -55,4 +58,6 @@ def evaluate(
         )
     if check.kind == MetricKind.ACCURACY:
         return evaluate_accuracy(check, observation.candidate, observation.baseline, alpha)
+    if check.is_failure_rate:
+        return evaluate_failure_rate(check, observation.candidate, observation.baseline, alpha)
     return evaluate_threshold(check, observation.candidate, observation.baseline)

@@ -11,7 +11,7 @@ def format_value(check: MetricCheck, value: float) -> str:
         if abs(value) < 1.0:
             return f"{value * 1000:.3g}ms"
         return f"{value:.3g}s"
-    if check.kind in (MetricKind.ACCURACY, MetricKind.ERROR_RATE):
+    if check.kind in (MetricKind.ACCURACY, MetricKind.ERROR_RATE, MetricKind.FALLBACK_RATE):
         return f"{value:.3f}"
     return f"{value:.4g}"
 

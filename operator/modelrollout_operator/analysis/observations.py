@@ -10,17 +10,38 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Tally:
+    """Cumulative counts of one version since the candidate first got traffic: `events`
+    (errors, fallbacks) among `trials` (requests it had to answer)."""
+
+    events: int
+    trials: int
+
+    def __post_init__(self) -> None:
+        if self.trials < 0 or not 0 <= self.events <= self.trials:
+            raise ValueError(
+                f"events ({self.events}) must lie between 0 and trials ({self.trials})"
+            )
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.trials if self.trials else float("nan")
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One version's value of one metric over the analysis window.
 
     `value` None means no data. For proportions (accuracy) `successes`/`samples` are the raw
     counts, which the statistical test needs; for rates and latencies `samples` is the number
-    of requests behind the value.
+    of requests behind the value. Error and fallback rates carry, besides their rate over the
+    window, the cumulative `tally` that the confidence sequence against the baseline tests.
     """
 
     value: float | None
     samples: int = 0
     successes: int | None = None
+    tally: Tally | None = None
 
 
 @dataclass(frozen=True)

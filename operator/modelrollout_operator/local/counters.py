@@ -2,9 +2,12 @@
 
 It keeps the snapshots it scrapes and answers each metric as the Prometheus provider's PromQL
 would (`metrics/promql.py`): accuracy from the increase of the feedback counters since the
-candidate got traffic, error rate and latency quantile from the increase over the metric's
-window. Without a scrape old enough, the earliest one kept stands in: it can only undercount,
-and too few samples are never a pass.
+candidate got traffic (a shadow run's candidate: of its shadow feedback counters), error and
+fallback rates and the latency quantile from the increase over the metric's window, and the
+error and fallback rates' cumulative tally since the start when they compare with the
+baseline. A fallback is a failure of the version that failed (errors and requests both
+count it). Without a scrape old enough, the earliest one kept stands in: it can only
+undercount, and too few samples are never a pass.
 """
 
 from __future__ import annotations
@@ -17,27 +20,67 @@ from datetime import datetime, timedelta
 import httpx
 import structlog
 
+from ..analysis import Tally
 from ..api.v1alpha1 import MetricCheck, MetricKind, parse_duration
 from ..metrics import Target
 from ..metrics.base import planned_checks
 from ..rollout.model import Measurement, MetricObservation, ObservationPlan
-from .exposition import ExpositionError, Snapshot, histogram_quantile, parse_snapshot
+from .exposition import (
+    ExpositionError,
+    Snapshot,
+    VersionCounters,
+    histogram_quantile,
+    parse_snapshot,
+)
 
 log = structlog.get_logger(__name__)
 
 NO_CUSTOM = "custom PromQL metrics need Prometheus: install `prometheus` and run the demo again"
 
 
-def measure(check: MetricCheck, later: Snapshot, earlier: Snapshot, version: str) -> Measurement:
-    """One version's value of `check` between two snapshots (pure)."""
+def _failures(check: MetricCheck, delta: VersionCounters) -> tuple[float, float]:
+    """(failed, requests) of one version: a fallback fails the version that failed."""
+    failed = (
+        delta.fallbacks
+        if check.kind == MetricKind.FALLBACK_RATE
+        else (delta.errors + delta.fallbacks)
+    )
+    return failed, delta.requests + delta.fallbacks
+
+
+def measure(
+    check: MetricCheck,
+    later: Snapshot,
+    earlier: Snapshot,
+    version: str,
+    *,
+    shadow: bool = False,
+    start: Snapshot | None = None,
+) -> Measurement:
+    """One version's value of `check` between two snapshots (pure).
+
+    `shadow`: the version is a shadow run's candidate (accuracy from its shadow feedback).
+    `start`: the snapshot when the candidate got traffic, for a failure rate's tally.
+    """
     delta = later.of(version).minus(earlier.of(version))
     if check.kind == MetricKind.ACCURACY:
-        n = round(delta.feedback)
-        k = min(round(delta.correct), n)
+        total, correct = (
+            (delta.shadow_feedback, delta.shadow_correct)
+            if shadow
+            else (delta.feedback, delta.correct)
+        )
+        n = round(total)
+        k = min(round(correct), n)
         return Measurement(value=k / n if n > 0 else None, samples=n, successes=k)
-    if check.kind == MetricKind.ERROR_RATE:
-        n = round(delta.requests)
-        return Measurement(value=delta.errors / delta.requests if n > 0 else None, samples=n)
+    if check.is_failure_rate:
+        failed, requests = _failures(check, delta)
+        n = round(requests)
+        tally = None
+        if start is not None:
+            all_failed, all_requests = _failures(check, later.of(version).minus(start.of(version)))
+            trials = round(all_requests)
+            tally = Tally(events=min(round(all_failed), trials), trials=trials)
+        return Measurement(value=failed / requests if n > 0 else None, samples=n, tally=tally)
     if check.kind == MetricKind.LATENCY:
         n = round(delta.buckets.get(float("inf"), 0.0))
         value = histogram_quantile(check.effective_quantile, delta.buckets) if n > 0 else None
@@ -146,13 +189,17 @@ class GatewayCountersProvider:
     ) -> MetricObservation:
         if check.kind == MetricKind.CUSTOM:
             return MetricObservation(check.name, Measurement(value=None), error=NO_CUSTOM)
+        since = self.history.at_or_before(plan.since) or later
         if check.kind == MetricKind.ACCURACY:
-            start = plan.since
+            earlier = since
         else:
-            start = now - timedelta(seconds=parse_duration(check.window))
-        earlier = self.history.at_or_before(start) or later
+            window_start = now - timedelta(seconds=parse_duration(check.window))
+            earlier = self.history.at_or_before(window_start) or later
+        start = since if check.is_failure_rate and check.max_degradation is not None else None
         return MetricObservation(
             metric=check.name,
-            candidate=measure(check, later, earlier, plan.candidate_version),
-            baseline=measure(check, later, earlier, plan.baseline_version),
+            candidate=measure(
+                check, later, earlier, plan.candidate_version, shadow=plan.shadow, start=start
+            ),
+            baseline=measure(check, later, earlier, plan.baseline_version, start=start),
         )

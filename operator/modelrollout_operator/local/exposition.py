@@ -20,6 +20,8 @@ DURATION = "modelrollout_request_duration_seconds"
 FALLBACKS = "modelrollout_fallbacks_total"
 FEEDBACK = "modelrollout_feedback_total"
 FEEDBACK_CORRECT = "modelrollout_feedback_correct_total"
+SHADOW_FEEDBACK = "modelrollout_shadow_feedback_total"
+SHADOW_FEEDBACK_CORRECT = "modelrollout_shadow_feedback_correct_total"
 
 
 class ExpositionError(ValueError):
@@ -37,6 +39,9 @@ class VersionCounters:
     correct: float = 0.0
     # Cumulative histogram buckets: upper bound -> observations <= bound (+Inf included).
     buckets: Mapping[float, float] = field(default_factory=dict)
+    # Labels joined to this version's mirrored (shadow) predictions, and the right ones.
+    shadow_feedback: float = 0.0
+    shadow_correct: float = 0.0
 
     def minus(self, earlier: VersionCounters) -> VersionCounters:
         """The increase since `earlier`; a counter that went down was reset, so take it whole."""
@@ -50,6 +55,8 @@ class VersionCounters:
                 le: _increase(count, earlier.buckets.get(le, 0.0))
                 for le, count in self.buckets.items()
             },
+            shadow_feedback=_increase(self.shadow_feedback, earlier.shadow_feedback),
+            shadow_correct=_increase(self.shadow_correct, earlier.shadow_correct),
         )
 
 
@@ -75,6 +82,8 @@ class _Row:
     feedback: float = 0.0
     correct: float = 0.0
     buckets: dict[float, float] = field(default_factory=dict)
+    shadow_feedback: float = 0.0
+    shadow_correct: float = 0.0
 
 
 def parse_snapshot(text: str, model: str) -> Snapshot:
@@ -101,6 +110,10 @@ def parse_snapshot(text: str, model: str) -> Snapshot:
                 row.feedback += value
             elif name == FEEDBACK_CORRECT:
                 row.correct += value
+            elif name == SHADOW_FEEDBACK:
+                row.shadow_feedback += value
+            elif name == SHADOW_FEEDBACK_CORRECT:
+                row.shadow_correct += value
             elif name == DURATION + "_bucket":
                 le = float(labels["le"])  # the routes of one version add up
                 row.buckets[le] = row.buckets.get(le, 0.0) + value
@@ -113,6 +126,8 @@ def parse_snapshot(text: str, model: str) -> Snapshot:
                 row.feedback,
                 row.correct,
                 dict(row.buckets),
+                row.shadow_feedback,
+                row.shadow_correct,
             )
             for version, row in rows.items()
         }

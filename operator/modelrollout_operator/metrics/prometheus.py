@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from ..analysis import Tally
 from ..api.v1alpha1 import MetricCheck
 from ..rollout.model import Measurement, MetricObservation, ObservationPlan
 from .base import Target, planned_checks
@@ -87,8 +88,18 @@ class PrometheusProvider:
         samples_q = self.query(queries.samples) if queries.samples else _none()
         successes_q = self.query(queries.successes) if queries.successes else _none()
         value_q = self.query(queries.value) if queries.value else _none()
-        samples, successes, value = await asyncio.gather(samples_q, successes_q, value_q)
+        events_q = self.query(queries.events) if queries.events else _none()
+        trials_q = self.query(queries.trials) if queries.trials else _none()
+        samples, successes, value, events, trials = await asyncio.gather(
+            samples_q, successes_q, value_q, events_q, trials_q
+        )
         n = round(samples) if samples is not None else 0
+        if queries.trials is not None:
+            # increase() extrapolates: round to counts and keep events <= trials.
+            t = max(round(trials), 0) if trials is not None else 0
+            e = min(max(round(events), 0), t) if events is not None else 0
+            tally = Tally(events=e, trials=t)
+            return Measurement(value=value if n > 0 else None, samples=n, tally=tally)
         if queries.successes is not None:
             # increase() extrapolates to the range edges: round to counts and keep k <= n.
             k = min(round(successes), n) if successes is not None else None
@@ -112,6 +123,7 @@ class PrometheusProvider:
                 version=plan.candidate_version,
                 namespace=target.namespace,
                 since_seconds=since,
+                shadow=plan.shadow,
             )
             base_q = queries_for(
                 check,

@@ -2,7 +2,21 @@
 
 Built-ins read the gateway's metrics (contracts.md §1). Accuracy is a proportion tested on
 cumulative evidence, so it uses `increase()` over everything since the candidate got traffic;
-error rate and latency use `rate()` over the metric's own window.
+latency and the absolute bounds of error and fallback rates use `rate()` over the metric's
+own window, and error and fallback rates judged against the baseline add the cumulative
+tally (`increase()` since the start) that the confidence sequence tests.
+
+A failure of a version counts against that version even when another answered for it: the
+gateway then answers 200 under the version that rescued the request and counts a fallback
+under the one that failed. So, for a version v,
+
+    errors(v)    = 5xx answered by v + fallbacks where v failed
+    requests(v)  = requests answered by v + fallbacks where v failed
+    errorRate    = errors(v) / requests(v)
+    fallbackRate = fallbacks(v) / requests(v)
+
+A shadow run's candidate answers nobody: its labels are joined to the mirrored predictions
+and counted in the shadow feedback series (`shadow=True`).
 """
 
 from __future__ import annotations
@@ -44,39 +58,100 @@ def seconds(value: float) -> str:
 
 @dataclass(frozen=True)
 class Queries:
-    """The value query and, where one exists, the sample-count (and success-count) queries."""
+    """The value query and, where one exists, the sample-count (and success-count) queries.
+
+    `events` / `trials`: the cumulative tally of a failure rate (failed requests among
+    requests since the candidate got traffic), for the test against the baseline.
+    """
 
     value: str | None
     samples: str | None = None
     successes: str | None = None
+    events: str | None = None
+    trials: str | None = None
 
 
 def _sel(model: str, version: str, extra: str = "") -> str:
     return f"{{model={quote(model)},version={quote(version)}{extra}}}"
 
 
-def accuracy_queries(model: str, version: str, since_seconds: float) -> Queries:
+def accuracy_queries(
+    model: str, version: str, since_seconds: float, *, shadow: bool = False
+) -> Queries:
+    """Labels joined to `version`'s predictions since the start: answered ones, or (`shadow`)
+    the mirrored ones of a shadow run's candidate."""
     rng = seconds(since_seconds)
     sel = _sel(model, version)
+    total, correct = (
+        ("modelrollout_shadow_feedback_total", "modelrollout_shadow_feedback_correct_total")
+        if shadow
+        else ("modelrollout_feedback_total", "modelrollout_feedback_correct_total")
+    )
     return Queries(
         value=None,  # the proportion is successes / samples, computed from the counts
-        samples=f"sum(increase(modelrollout_feedback_total{sel}[{rng}]))",
-        successes=f"sum(increase(modelrollout_feedback_correct_total{sel}[{rng}]))",
+        samples=f"sum(increase({total}{sel}[{rng}]))",
+        successes=f"sum(increase({correct}{sel}[{rng}]))",
     )
 
 
-def error_rate_queries(model: str, version: str, window: str) -> Queries:
-    rng = seconds(parse_duration(window))
+def _sum(function: str, metric: str, selector: str, rng: str) -> str:
+    # A series that does not exist (no 5xx yet, no fallback yet, or a version that never
+    # answered because it failed every time) counts 0, not no data.
+    return f"(sum({function}({metric}{selector}[{rng}])) or vector(0))"
+
+
+def _failure_terms(model: str, version: str, function: str, rng: str) -> tuple[str, str, str]:
+    """(errors, fallbacks, requests) of one version, each a scalar-like PromQL expression."""
     sel = _sel(model, version)
-    errors = _sel(model, version, ',code=~"5.."')
+    errors_sel = _sel(model, version, ',code=~"5.."')
+    answered = _sum(function, "modelrollout_requests_total", sel, rng)
+    errors = _sum(function, "modelrollout_requests_total", errors_sel, rng)
+    fallbacks = _sum(function, "modelrollout_fallbacks_total", sel, rng)
+    return f"{errors} + {fallbacks}", fallbacks, f"{answered} + {fallbacks}"
+
+
+def failure_rate_queries(
+    model: str,
+    version: str,
+    window: str,
+    *,
+    fallbacks_only: bool = False,
+    since_seconds: float | None = None,
+) -> Queries:
+    """errorRate (or, `fallbacks_only`, fallbackRate) of one version.
+
+    The value is the rate over `window` (0 / 0 when the version had no requests: NaN, which
+    the provider reads as no data); with `since_seconds`, also the cumulative tally.
+    """
+    rng = seconds(parse_duration(window))
+    errors, fallbacks, requests = _failure_terms(model, version, "rate", rng)
+    failed = fallbacks if fallbacks_only else errors
+    _, _, window_requests = _failure_terms(model, version, "increase", rng)
+    events = trials = None
+    if since_seconds is not None:
+        since = seconds(since_seconds)
+        all_errors, all_fallbacks, all_requests = _failure_terms(model, version, "increase", since)
+        events = all_fallbacks if fallbacks_only else all_errors
+        trials = all_requests
     return Queries(
-        # A version that never failed has no 5xx series at all: that is 0 errors, not no
-        # data. The denominator stays strict, so no requests at all is still no data.
-        value=(
-            f"(sum(rate(modelrollout_requests_total{errors}[{rng}])) or vector(0))"
-            f" / sum(rate(modelrollout_requests_total{sel}[{rng}]))"
-        ),
-        samples=f"sum(increase(modelrollout_requests_total{sel}[{rng}]))",
+        value=f"({failed}) / ({requests})",
+        samples=window_requests,
+        events=events,
+        trials=trials,
+    )
+
+
+def error_rate_queries(
+    model: str, version: str, window: str, since_seconds: float | None = None
+) -> Queries:
+    return failure_rate_queries(model, version, window, since_seconds=since_seconds)
+
+
+def fallback_rate_queries(
+    model: str, version: str, window: str, since_seconds: float | None = None
+) -> Queries:
+    return failure_rate_queries(
+        model, version, window, fallbacks_only=True, since_seconds=since_seconds
     )
 
 
@@ -105,13 +180,28 @@ def render_template(template: str, *, model: str, version: str, namespace: str, 
 
 
 def queries_for(
-    check: MetricCheck, *, model: str, version: str, namespace: str, since_seconds: float
+    check: MetricCheck,
+    *,
+    model: str,
+    version: str,
+    namespace: str,
+    since_seconds: float,
+    shadow: bool = False,
 ) -> Queries:
-    """The queries that measure `check` for one version."""
+    """The queries that measure `check` for one version (`shadow`: a shadow run's candidate,
+    whose accuracy comes from its mirrored predictions)."""
     if check.kind == MetricKind.ACCURACY:
-        return accuracy_queries(model, version, since_seconds)
-    if check.kind == MetricKind.ERROR_RATE:
-        return error_rate_queries(model, version, check.window)
+        return accuracy_queries(model, version, since_seconds, shadow=shadow)
+    if check.is_failure_rate:
+        # The cumulative tally only when the check compares with the baseline.
+        since = since_seconds if check.max_degradation is not None else None
+        return failure_rate_queries(
+            model,
+            version,
+            check.window,
+            fallbacks_only=check.kind == MetricKind.FALLBACK_RATE,
+            since_seconds=since,
+        )
     if check.kind == MetricKind.LATENCY:
         return latency_queries(model, version, check.window, check.effective_quantile)
     assert check.query is not None  # the API's validator: custom metrics carry a query

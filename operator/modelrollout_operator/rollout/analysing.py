@@ -15,6 +15,7 @@ from ..api.v1alpha1 import (
     format_duration,
     parse_duration,
 )
+from .comparing import Standing, judged
 from .model import MetricObservation
 from .passing import ANALYSIS, Pass, failing, summary
 
@@ -68,10 +69,11 @@ def record_analysis(p: Pass, observations: Sequence[MetricObservation]) -> None:
         st.failed_checks += 1
         p.set_condition(ANALYSIS, "False", "Failed", failing(run))
         if st.failed_checks >= analysis.failure_limit:
+            worse = judged(analysis.metrics, run, Standing.WORSE)
             p.roll_back(
                 "AnalysisFailed",
                 f"analysis failed {st.failed_checks} times (failureLimit "
-                f"{analysis.failure_limit}): {failing(run)}",
+                f"{analysis.failure_limit}): {failing(run)}" + (f"; {worse}" if worse else ""),
             )
             return
         return

@@ -24,6 +24,9 @@ class ObservationPlan:
     # Proportions are tested on everything since the candidate first got traffic (an
     # always-valid test looks at cumulative evidence); rate-like metrics use their own window.
     since: datetime
+    # A shadow run: the candidate only sees mirrored copies, so its accuracy is joined from
+    # its shadow predictions (the baseline's from the answers it served).
+    shadow: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from ..api.v1alpha1 import (
     ExperimentPhase,
     ExperimentSpec,
     ExperimentStatus,
+    StrategyType,
 )
 from .model import ObservationPlan, World
 
@@ -70,6 +71,7 @@ def plan_observation(
         baseline_version=baseline,
         candidate_version=candidate,
         since=analysis_since(status) or status.started_at,
+        shadow=spec.strategy.type == StrategyType.SHADOW,
     )
 
 

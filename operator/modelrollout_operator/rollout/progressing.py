@@ -17,6 +17,7 @@ from ..api.v1alpha1 import (
     format_duration,
     parse_duration,
 )
+from .comparing import judged
 from .holding import holdback_applies, promote_with_scale_down, start_holdback
 from .passing import ANALYSIS, PROGRESSING, Pass, failing, summary
 
@@ -152,9 +153,14 @@ def _shadow(p: Pass) -> None:
     sh = p.spec.strategy.shadow
     assert sh is not None
     if p.seconds_in_step() >= parse_duration(sh.duration) and passed_at_step(p):
+        # The verdict of a shadow run is the comparison itself (better, or no worse within
+        # the margin), with the numbers behind it.
+        run = p.latest_run()
+        verdict = judged(p.spec.analysis.metrics, run)
         message = (
             f"candidate passed in shadow ({sh.percent}% of requests mirrored for {sh.duration}): "
-            f"{summary(p.latest_run())}; user traffic never moved: it can now be canaried"
+            f"{verdict + ': ' if verdict else ''}{summary(run)}; "
+            "user traffic never moved: it can now be canaried"
         )
         p.finish(ExperimentPhase.SUCCEEDED, "ShadowPassed", message, weight=0)
         return

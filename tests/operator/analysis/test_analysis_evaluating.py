@@ -103,10 +103,11 @@ def test_latency_relative_to_the_baseline() -> None:
     assert r.verdict == Verdict.FAIL and "m p95" in r.message and "limit 12ms" in r.message
 
 
-def test_error_rate_absolute_degradation() -> None:
-    c = check(kind="errorRate", maxDegradation=0.01)
-    assert evaluate(c, rate(0.015, base=0.01), 0.05).verdict == Verdict.PASS
-    assert evaluate(c, rate(0.03, base=0.01), 0.05).verdict == Verdict.FAIL
+def test_error_rate_bounds_on_the_windowed_rate() -> None:
+    # Against the baseline, error rates are proportions (test_analysis_failure_rates.py).
+    c = check(kind="errorRate", max=0.02)
+    assert evaluate(c, rate(0.015), 0.05).verdict == Verdict.PASS
+    assert evaluate(c, rate(0.03), 0.05).verdict == Verdict.FAIL
 
 
 def test_custom_higher_is_better_min() -> None:

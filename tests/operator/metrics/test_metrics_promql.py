@@ -45,17 +45,49 @@ def test_latency_uses_the_histogram_quantile_over_the_window() -> None:
     assert q.samples is not None and "modelrollout_request_duration_seconds_count" in q.samples
 
 
-def test_error_rate_divides_5xx_by_all_requests() -> None:
+def test_error_rate_counts_fallbacks_as_errors_of_the_version_that_failed() -> None:
     q = queries_for(
         check(name="err", kind="errorRate", max=0.01, window="1m"),
         model="scorer", version="1", namespace="ml", since_seconds=1,
     )  # fmt: skip
     assert q.value is not None
-    assert 'code=~"5.."' in q.value and "[60s]" in q.value
-    # no 5xx series yet is zero errors (`or vector(0)`), but no requests at all stays no data
-    assert "or vector(0)" in q.value
-    assert q.value.endswith(
-        '/ sum(rate(modelrollout_requests_total{model="scorer",version="1"}[60s]))'
+    failed, requests = q.value.split(") / (")
+    five = 'sum(rate(modelrollout_requests_total{model="scorer",version="1",code=~"5.."}[60s]))'
+    fell = 'sum(rate(modelrollout_fallbacks_total{model="scorer",version="1"}[60s]))'
+    answered = 'sum(rate(modelrollout_requests_total{model="scorer",version="1"}[60s]))'
+    assert five in failed and fell in failed and answered not in failed
+    assert answered in requests and fell in requests and five not in requests
+    # a missing series (no 5xx, no fallback, never answered) is 0, not no data
+    assert q.value.count("or vector(0)") == 4
+    # an absolute bound needs no cumulative tally: two queries, not four
+    assert q.events is None and q.trials is None
+
+
+def test_failure_rates_against_the_baseline_add_the_tally_since_the_start() -> None:
+    q = queries_for(
+        check(name="fb", kind="fallbackRate", maxDegradation=0.01, window="30s"),
+        model="scorer", version="2", namespace="ml", since_seconds=300,
+    )  # fmt: skip
+    assert q.value is not None and q.events is not None and q.trials is not None
+    assert "code=" not in q.value  # fallbacks only
+    assert q.events == (
+        '(sum(increase(modelrollout_fallbacks_total{model="scorer",version="2"}[300s]))'
+        " or vector(0))"
+    )
+    assert "modelrollout_requests_total" in q.trials and "[300s]" in q.trials
+    assert "modelrollout_fallbacks_total" in q.trials
+
+
+def test_a_shadow_candidates_accuracy_reads_the_shadow_feedback() -> None:
+    acc = check(name="acc", kind="accuracy", maxDegradation=0.02)
+    q = queries_for(acc, model="scorer", version="2", namespace="ml", since_seconds=60,
+                    shadow=True)  # fmt: skip
+    assert q.samples == (
+        'sum(increase(modelrollout_shadow_feedback_total{model="scorer",version="2"}[60s]))'
+    )
+    assert q.successes == (
+        'sum(increase(modelrollout_shadow_feedback_correct_total{model="scorer",version="2"}'
+        "[60s]))"
     )
 
 

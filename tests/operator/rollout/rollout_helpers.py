@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
+from modelrollout_operator.analysis import Tally
 from modelrollout_operator.api.v1alpha1 import ExperimentSpec, ExperimentStatus
 from modelrollout_operator.rollout import (
     Decision,
@@ -80,6 +81,18 @@ def observe(spec: ExperimentSpec, quality: Quality) -> list[MetricObservation]:
         good = 0.01 if check.lower_is_better else 0.99
         bad = 10.0 if check.lower_is_better else -10.0
         value = bad if quality == "fail" else good
+        if check.is_failure_rate:
+            # and the cumulative tallies the test against the baseline reads
+            n = 1 if quality == "few" else 40_000
+            failed = n // 2 if quality == "fail" else round(0.01 * n)
+            out.append(
+                MetricObservation(
+                    check.name,
+                    Measurement(min(value, 1.0), samples, tally=Tally(failed, n)),
+                    Measurement(good, 5000, tally=Tally(400, 40_000)),
+                )
+            )
+            continue
         out.append(
             MetricObservation(check.name, Measurement(value, samples), Measurement(good, 5000))
         )

@@ -18,6 +18,7 @@ MetricName = Annotated[
 class MetricKind(StrEnum):
     ACCURACY = "accuracy"
     ERROR_RATE = "errorRate"
+    FALLBACK_RATE = "fallbackRate"
     LATENCY = "latency"
     CUSTOM = "custom"
 
@@ -63,14 +64,22 @@ class MetricCheck(ApiModel):
     min: float | None = Field(default=None, description="The candidate's value must be >= min.")
     max: float | None = Field(default=None, description="The candidate's value must be <= max.")
     max_degradation: float | None = Field(
-        default=None, ge=0, description="How much worse than the baseline the candidate may be."
+        default=None,
+        ge=0,
+        description="How much worse than the baseline the candidate may be. Accuracy, "
+        "errorRate and fallbackRate are proportions: judged with an always-valid confidence "
+        "sequence on the counts since the candidate got traffic.",
     )
     degradation: Degradation = Field(
         default=Degradation.ABSOLUTE,
         description="absolute: in the metric's units; relative: a fraction of the baseline's value.",
     )
     min_samples: int = Field(default=100, ge=1, description="No verdict on fewer samples.")
-    window: Duration = Field(default="1m", description="Range of rate() for rate-like metrics.")
+    window: Duration = Field(
+        default="1m",
+        description="Range of rate() for rate-like metrics (errorRate and fallbackRate: for "
+        "their min/max bounds).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MetricCheck:
@@ -91,6 +100,11 @@ class MetricCheck(ApiModel):
         if self.kind == MetricKind.CUSTOM:
             return not bool(self.higher_is_better)
         return True
+
+    @property
+    def is_failure_rate(self) -> bool:
+        """errorRate and fallbackRate: the share of a version's requests that failed."""
+        return self.kind in (MetricKind.ERROR_RATE, MetricKind.FALLBACK_RATE)
 
     @property
     def effective_quantile(self) -> float:
