@@ -114,7 +114,9 @@ def _decode_input(
     if "data" not in raw:
         raise BadRequest(f"input '{name}': needs 'data' or a binary_data_size parameter")
     try:
-        array = np.asarray(raw["data"], dtype=dtype)
+        # Overflow to Inf is not an error here: the gateway refuses non-finite inputs by name.
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = np.asarray(raw["data"], dtype=dtype)
     except (TypeError, ValueError, OverflowError) as exc:
         raise BadRequest(f"input '{name}': data is not {datatype}: {exc}") from None
     if array.size != count:
