@@ -82,9 +82,10 @@ class Shadower:
             )
             return
         self._metrics.observe_answer(model, version, "shadow", 200, time.perf_counter() - started)
+        # Remembered before it is counted: once counted, its label can join it.
+        await self._remember(model, version, request, mirrored, correctness)
         outcome = "agree" if _agree(applied, answer, mirrored) else "disagree"
         self._metrics.shadow.labels(model, version, outcome).inc()
-        await self._remember(model, version, request, mirrored, correctness)
 
     async def close(self) -> None:
         for task in list(self._tasks):
