@@ -41,7 +41,7 @@ from ..api.v1alpha1 import (
 )
 from ..k8s.client import EVENTS, EXPERIMENTS, MODELVERSIONS, Conflict
 from ..k8s.naming import serving_name
-from ..metrics import Target
+from ..metrics import metric_target
 from ..rollout import desired_traffic, plan_observation, reconcile
 from ..rollout.holding import retire_due
 from ..rollout.model import EmitEvent, SetTraffic, World
@@ -448,7 +448,7 @@ async def _pass(services: Services, namespace: str, name: str, state: PassState)
     observations = []
     if plan is not None:
         observations = await services.provider.observe(
-            plan, spec.analysis.metrics, Target(model=spec.model, namespace=namespace), now
+            plan, spec.analysis.metrics, metric_target(spec, namespace, bodies), now
         )
     decision = reconcile(spec, status, world, observations, intent, now)
 

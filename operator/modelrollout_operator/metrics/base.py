@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..api.v1alpha1 import MetricCheck
+from ..api.v1alpha1 import ExperimentSpec, MetricCheck, Runtime, TrafficProvider
 from ..rollout.model import MetricObservation, ObservationPlan
 
 
 @dataclass(frozen=True)
 class Target:
-    """Whose metrics: the model and the Experiment's namespace (for user templates)."""
+    """Whose metrics: the model and the Experiment's namespace (for user templates).
+
+    `triton_versions`: versions whose requests reach Triton without the gateway (the HTTPRoute
+    provider): their error rate and latency come from Triton's own nv_inference_* metrics.
+    """
 
     model: str
     namespace: str
+    triton_versions: frozenset[str] = field(default_factory=frozenset)
+
+
+def metric_target(
+    spec: ExperimentSpec, namespace: str, versions: Sequence[Mapping[str, Any] | None]
+) -> Target:
+    """The Target of an Experiment, given its ModelVersion objects (None: not found)."""
+    triton: set[str] = set()
+    if spec.routing.provider == TrafficProvider.HTTP_ROUTE:
+        for body in versions:
+            version_spec = (body or {}).get("spec") or {}
+            serving = version_spec.get("serving") or {}
+            if serving.get("runtime") == Runtime.TRITON.value and "version" in version_spec:
+                triton.add(str(version_spec["version"]))
+    return Target(model=spec.model, namespace=namespace, triton_versions=frozenset(triton))
 
 
 class MetricsProvider(Protocol):

@@ -124,6 +124,7 @@ class PrometheusProvider:
                 namespace=target.namespace,
                 since_seconds=since,
                 shadow=plan.shadow,
+                triton=plan.candidate_version in target.triton_versions,
             )
             base_q = queries_for(
                 check,
@@ -131,6 +132,7 @@ class PrometheusProvider:
                 version=plan.baseline_version,
                 namespace=target.namespace,
                 since_seconds=since,
+                triton=plan.baseline_version in target.triton_versions,
             )
             candidate, baseline = await asyncio.gather(
                 self._measure(cand_q, check.min_samples), self._measure(base_q, check.min_samples)

@@ -30,7 +30,13 @@ _LABEL_VALUE = re.compile(r'["\\\n]')
 _VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 TEMPLATE_VARIABLES = frozenset({"model", "version", "namespace", "window"})
 
-# Triton's own metrics, for custom templates (documented; Triton serves them on :8002).
+# Triton's own metrics (its /metrics on port 8002; labels model, version; failures also by
+# reason since 24.x). Read when clients reach Triton without the gateway (the HTTPRoute
+# provider); also usable in custom templates, as below.
+TRITON_SUCCESS = "nv_inference_request_success"
+TRITON_FAILURE = "nv_inference_request_failure"
+TRITON_REQUEST_SUMMARY = "nv_inference_request_summary_us"  # --metrics-config=summary_latencies
+TRITON_QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)  # the quantiles Triton's summary exports
 TRITON_AVG_REQUEST_SECONDS = (
     'sum(rate(nv_inference_request_duration_us{model="{{model}}",version="{{version}}"}[{{window}}]))'
     ' / sum(rate(nv_inference_request_success{model="{{model}}",version="{{version}}"}[{{window}}]))'
@@ -38,7 +44,8 @@ TRITON_AVG_REQUEST_SECONDS = (
 )
 TRITON_FAILURE_RATE = (
     'sum(rate(nv_inference_request_failure{model="{{model}}",version="{{version}}"}[{{window}}]))'
-    ' / sum(rate(nv_inference_count{model="{{model}}",version="{{version}}"}[{{window}}]))'
+    ' / (sum(rate(nv_inference_request_success{model="{{model}}",version="{{version}}"}[{{window}}]))'
+    ' + sum(rate(nv_inference_request_failure{model="{{model}}",version="{{version}}"}[{{window}}])))'
 )
 
 
@@ -167,6 +174,48 @@ def latency_queries(model: str, version: str, window: str, quantile: float) -> Q
     )
 
 
+def _triton_terms(model: str, version: str, function: str, rng: str) -> tuple[str, str]:
+    """(failed, requests) of one version as Triton counts them: each request once, any batch."""
+    sel = _sel(model, version)
+    # No failure series yet counts 0; no success series (never served) stays no data.
+    failed = f"(sum({function}({TRITON_FAILURE}{sel}[{rng}])) or vector(0))"
+    return failed, f"sum({function}({TRITON_SUCCESS}{sel}[{rng}])) + {failed}"
+
+
+def triton_error_rate_queries(
+    model: str, version: str, window: str, since_seconds: float | None = None
+) -> Queries:
+    """errorRate from Triton: failed / (succeeded + failed) requests of the version.
+
+    Requests that never reached Triton (a pod down, a refused connection) are not in these
+    counters: the HTTPRoute's own metrics, if any, are the place for those.
+    """
+    rng = seconds(parse_duration(window))
+    failed, requests = _triton_terms(model, version, "rate", rng)
+    _, window_requests = _triton_terms(model, version, "increase", rng)
+    events = trials = None
+    if since_seconds is not None:
+        events, trials = _triton_terms(model, version, "increase", seconds(since_seconds))
+    return Queries(
+        value=f"({failed}) / ({requests})", samples=window_requests, events=events, trials=trials
+    )
+
+
+def triton_latency_queries(model: str, version: str, window: str, quantile: float) -> Queries:
+    """latency from Triton's request summary (seconds): the slowest replica's quantile.
+
+    Triton computes the quantile over its own sliding window, per pod; quantiles cannot be
+    merged across pods, so the worst pod stands for the version. A quantile Triton does not
+    export (see TRITON_QUANTILES) has no series: no data, never a pass.
+    """
+    rng = seconds(parse_duration(window))
+    by_quantile = _sel(model, version, f",quantile={quote(format(quantile, 'g'))}")
+    return Queries(
+        value=f"max({TRITON_REQUEST_SUMMARY}{by_quantile}) / 1e6",
+        samples=f"sum(increase({TRITON_REQUEST_SUMMARY}_count{_sel(model, version)}[{rng}]))",
+    )
+
+
 def render_template(template: str, *, model: str, version: str, namespace: str, window: str) -> str:
     """Substitute {{model}} {{version}} {{namespace}} {{window}}; unknown names are an error."""
     unknown = sorted({m for m in _VARIABLE.findall(template) if m not in TEMPLATE_VARIABLES})
@@ -187,9 +236,16 @@ def queries_for(
     namespace: str,
     since_seconds: float,
     shadow: bool = False,
+    triton: bool = False,
 ) -> Queries:
     """The queries that measure `check` for one version (`shadow`: a shadow run's candidate,
-    whose accuracy comes from its mirrored predictions)."""
+    whose accuracy comes from its mirrored predictions; `triton`: clients reach the version's
+    Triton without the gateway, so its error rate and latency are Triton's own metrics)."""
+    if triton and check.kind == MetricKind.ERROR_RATE:
+        since = since_seconds if check.max_degradation is not None else None
+        return triton_error_rate_queries(model, version, check.window, since_seconds=since)
+    if triton and check.kind == MetricKind.LATENCY:
+        return triton_latency_queries(model, version, check.window, check.effective_quantile)
     if check.kind == MetricKind.ACCURACY:
         return accuracy_queries(model, version, since_seconds, shadow=shadow)
     if check.is_failure_rate:
