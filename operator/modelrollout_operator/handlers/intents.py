@@ -10,7 +10,8 @@ from ..rollout.model import UserIntent
 APPROVE = "modelrollout.dev/approve"
 PROMOTE = "modelrollout.dev/promote"
 ABORT = "modelrollout.dev/abort"
-ONE_SHOT = (APPROVE, PROMOTE, ABORT)
+UNDO = "modelrollout.dev/undo"  # the previous version back at 100% (within the undo window)
+ONE_SHOT = (APPROVE, PROMOTE, ABORT, UNDO)
 
 
 def _set(annotations: Mapping[str, Any], key: str) -> bool:
@@ -32,6 +33,7 @@ def read_intent(paused: bool, annotations: Mapping[str, Any]) -> UserIntent:
         approve_step=approve_step,
         promote=_set(annotations, PROMOTE),
         abort=_set(annotations, ABORT),
+        undo=_set(annotations, UNDO),
     )
 
 

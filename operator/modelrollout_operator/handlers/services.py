@@ -9,9 +9,11 @@ from ..api.v1alpha1 import TrafficProvider
 from ..k8s.client import CONFIGMAPS, HTTPROUTES, Connection, KubeClient
 from ..k8s.credentials import pod_namespace
 from ..metrics import MetricsProvider, PrometheusProvider
+from ..notifying import Notifier
 from ..observability import HealthServer, OperatorMetrics
 from ..routing import GatewayRouter, HTTPRouteRouter, Router
 from ..settings import OperatorSettings
+from .notifications import build_notifier
 
 
 @dataclass
@@ -22,12 +24,15 @@ class Services:
     routers: dict[TrafficProvider, Router]
     metrics: OperatorMetrics
     server: HealthServer | None = None
+    notifier: Notifier | None = None  # webhooks (notifying/): fed by passes, never awaited
     ready: bool = False
     started_at: float = field(default_factory=time.monotonic)  # for spreading.py
 
     async def close(self) -> None:
         if self.server is not None:
             await self.server.stop()
+        if self.notifier is not None:
+            await self.notifier.close()
         if isinstance(self.provider, PrometheusProvider):
             await self.provider.close()
         await self.kube.close()
@@ -58,6 +63,7 @@ def build_services(settings: OperatorSettings) -> Services:
         routers=routers,
         metrics=metrics,
     )
+    services.notifier = build_notifier(settings, kube, metrics)
     services.server = HealthServer(
         metrics.registry,
         lambda: services.ready,

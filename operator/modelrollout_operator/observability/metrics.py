@@ -76,6 +76,12 @@ class OperatorMetrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
+        self.notifications = Counter(
+            "modelrollout_notifications",
+            "Webhook deliveries by transition kind and result (sent, retried, failed, dropped).",
+            ["kind", "result"],
+            registry=r,
+        )
         self.training_jobs = Counter(
             "modelrollout_training_jobs",
             "Training Jobs finished, by result.",

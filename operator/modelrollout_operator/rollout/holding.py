@@ -78,14 +78,11 @@ def promote_with_scale_down(p: Pass, why: str) -> None:
     """Succeeded at 100%; the previous version idles Ready for the scale-down delay."""
     spec, st = p.spec, p.status
     delay = parse_duration(spec.promotion.scale_down_delay)
-    message = (
-        f"promoted at {p.where()}: {why}; the candidate serves 100% as the new baseline"
-        + (
-            f"; {spec.baseline} stays Ready for {format_duration(delay)} "
-            "(`modelrollout undo` restores it), then it is retired"
-            if delay > 0
-            else ""
-        )
+    message = f"promoted at {p.where()}: {why}; the candidate serves 100% as the new baseline" + (
+        f"; {spec.baseline} stays Ready for {format_duration(delay)} "
+        "(`modelrollout undo` restores it), then it is retired"
+        if delay > 0
+        else ""
     )
     p.finish(ExperimentPhase.SUCCEEDED, "Promoted", message, weight=100)
     st.holdback = HoldbackStatus(
@@ -138,9 +135,7 @@ def _end_window(p: Pass, reason: str, what: str) -> None:
     st.holdback = hb.model_copy(update={"percent": 0, "ends_at": min(hb.ends_at, p.now)})
 
 
-def hold_back(
-    p: Pass, observations: Sequence[MetricObservation] | None
-) -> None:
+def hold_back(p: Pass, observations: Sequence[MetricObservation] | None) -> None:
     """One pass in the HoldingBack phase."""
     st, spec, world, intent = p.status, p.spec, p.world, p.intent
     hb = st.holdback

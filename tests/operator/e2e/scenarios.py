@@ -34,8 +34,16 @@ def prebuilt_version(name: str, version: int) -> dict[str, Any]:
     }
 
 
-def experiment(name: str, *, steps: list[int], no_data: str = "hold", **analysis: Any) -> dict:
-    return {
+def experiment(
+    name: str,
+    *,
+    steps: list[int],
+    no_data: str = "hold",
+    promotion: dict[str, Any] | None = None,
+    notify: dict[str, Any] | None = None,
+    **analysis: Any,
+) -> dict:
+    doc = {
         "apiVersion": "modelrollout.dev/v1alpha1",
         "kind": "Experiment",
         "metadata": server_fields(name),
@@ -63,6 +71,11 @@ def experiment(name: str, *, steps: list[int], no_data: str = "hold", **analysis
             },
         },
     }  # fmt: skip
+    if promotion is not None:
+        doc["spec"]["promotion"] = promotion
+    if notify is not None:
+        doc["spec"]["notify"] = notify
+    return doc
 
 
 async def create_versions(kube: KubeClient) -> None:

@@ -28,7 +28,11 @@ async def test_good_candidate_is_promoted_step_by_step(
     await wait_until(both_ready, 20, "both versions Ready", op)
     prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
     async with traffic(gateway_metrics, lambda: 0.95):
-        await kube.create(EXPERIMENTS, NS, experiment("good", steps=[10, 25, 50, 100]))
+        await kube.create(
+            EXPERIMENTS,
+            NS,
+            experiment("good", steps=[10, 25, 50, 100], promotion={"scaleDownDelay": "2s"}),
+        )
 
         async def finished() -> dict[str, Any] | None:
             st = await status_of(kube, "good")
@@ -59,9 +63,12 @@ async def test_good_candidate_is_promoted_step_by_step(
         }
     ]
     assert table["generation"] >= 5
-    # The old baseline is retired and scaled to zero.
-    await wait_until(lambda: status_of(kube, "scorer-v1", MODELVERSIONS), 5, "baseline status", op)
-    assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Retired"
+
+    # The old baseline stays Ready for the scale-down delay (undo is instant), then is retired.
+    async def retired() -> bool:
+        return (await status_of(kube, "scorer-v1", MODELVERSIONS)).get("phase") == "Retired"
+
+    await wait_until(retired, 10, "the baseline retired after the scale-down delay", op)
     metrics = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics").text
     assert (
         'modelrollout_promotions_total{experiment="good",model="scorer",namespace="default"} 1.0'

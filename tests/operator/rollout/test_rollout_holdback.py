@@ -108,10 +108,14 @@ def test_without_holdback_the_previous_version_waits_the_scale_down_delay() -> N
     assert promoted_at is not None and done.holdback.ends_at == promoted_at + timedelta(seconds=30)
     assert not retire_due(done, promoted_at + timedelta(seconds=10))
     assert retire_due(done, promoted_at + timedelta(seconds=30))
-    undone = reconcile(spec, done, READY, None, UserIntent(undo=True), promoted_at + timedelta(seconds=10))
+    undone = reconcile(
+        spec, done, READY, None, UserIntent(undo=True), promoted_at + timedelta(seconds=10)
+    )
     assert undone.status.phase == ExperimentPhase.ROLLED_BACK
     assert [t.candidate_weight for t in traffic(undone)] == [0]
-    late = reconcile(spec, done, READY, None, UserIntent(undo=True), promoted_at + timedelta(seconds=31))
+    late = reconcile(
+        spec, done, READY, None, UserIntent(undo=True), promoted_at + timedelta(seconds=31)
+    )
     assert late.status == done and late.actions == ()
 
 
@@ -163,9 +167,13 @@ def test_a_failed_verdict_in_holdback_always_ends_with_the_previous_version_at_1
             # never promoted for good over a failing verdict, unless a person said so
             now = trace.times[i]
             tick = trace.ticks[i]
-            assert tick.intent.promote or not tick.world.baseline_ready or (
-                now >= held.holdback.ends_at
-                and not any(r.verdict == Verdict.FAIL for r in after.analysis[-2:])
+            assert (
+                tick.intent.promote
+                or not tick.world.baseline_ready
+                or (
+                    now >= held.holdback.ends_at
+                    and not any(r.verdict == Verdict.FAIL for r in after.analysis[-2:])
+                )
             )
         if after.phase == ExperimentPhase.HOLDING_BACK:
             assert desired_traffic(spec, after).candidate_weight == 95
