@@ -20,6 +20,7 @@ from rollout_dashboards.promql import Z_95, expand_variables, variables_in
 from rollout_dashboards.rendering import DASHBOARDS, drifted, render_all
 
 from tests.support.prometheus import PROMETHEUS, PrometheusServer
+from tests.support.triton_metrics import TritonMetricsPage
 
 DASHBOARD_DIR = CHART / "dashboards"
 CONTRACTS = ROOT / "docs" / "contracts.md"
@@ -140,6 +141,8 @@ def test_rollout_health_covers_the_issue() -> None:
         "Error rate per version",
         "Fallback rate",
         "Experiment phase",
+        "Triton error rate per version",
+        "Triton latency per version",
     ):
         assert wanted in titles
     assert {a["name"] for a in board["annotations"]["list"]} == {"Steps", "Promotions", "Rollbacks"}
@@ -173,7 +176,12 @@ def prometheus() -> Iterator[PrometheusServer]:
         pytest.skip("prometheus not found (Debian package `prometheus`): dashboards not run")
     exporter = Exporter()
     exporter.start()
-    server = PrometheusServer([f"127.0.0.1:{exporter.port}"])
+    # Triton's own page (a Triton pod behind an HTTPRoute), for the Triton row.
+    triton = TritonMetricsPage()
+    for version in ("1", "2"):
+        triton.declare("scorer", version)
+    triton.drive("scorer", {"1": (9, 0), "2": (8, 1)})
+    server = PrometheusServer([f"127.0.0.1:{exporter.port}", f"127.0.0.1:{triton.start()}"])
     try:
         server.start()
         # ready when rates exist and a step change has been scraped (~7 s)
@@ -182,6 +190,7 @@ def prometheus() -> Iterator[PrometheusServer]:
             "rate(modelrollout_requests_total[1m])",
             "changes(modelrollout_experiment_step[2m]) > 0",
             "increase(modelrollout_rollbacks_total[2m]) > 0",
+            "rate(nv_inference_request_failure[1m]) > 0",
         )
         while True:
             try:
@@ -196,6 +205,7 @@ def prometheus() -> Iterator[PrometheusServer]:
     finally:
         server.close()
         exporter.stop()
+        triton.stop()
 
 
 @pytest.mark.prometheus
@@ -270,3 +280,19 @@ def test_accuracy_interval_matches_the_wilson_formula(prometheus: PrometheusServ
     }
     for version in n:
         assert 0 <= lower[version] <= accuracy[version] <= upper[version] <= 1
+
+
+@pytest.mark.prometheus
+def test_triton_error_rate_panel_shows_the_share_triton_failed(
+    prometheus: PrometheusServer,
+) -> None:
+    board = _dashboards()["rollout-health.json"]
+    (panel,) = [p for p in board["panels"] if p["title"] == "Triton error rate per version"]
+    (target,) = panel["targets"]
+    got = {
+        s["metric"]["version"]: float(s["value"][1])
+        for s in prometheus.series(expand_variables(target["expr"], VARIABLE_VALUES))
+    }
+    # the Triton page answers 9 a tick for v1 (none failed) and 8 + 1 failed for v2
+    assert got["1"] == pytest.approx(0.0, abs=1e-12)
+    assert got["2"] == pytest.approx(1 / 9, rel=0.05)

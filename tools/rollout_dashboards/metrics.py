@@ -11,6 +11,8 @@ FEEDBACK_CORRECT: Final = "modelrollout_feedback_correct_total"
 FEEDBACK_DROPPED: Final = "modelrollout_feedback_dropped_total"
 TRAFFIC_WEIGHT: Final = "modelrollout_traffic_weight"
 SHADOW_REQUESTS: Final = "modelrollout_shadow_requests_total"
+SHADOW_FEEDBACK: Final = "modelrollout_shadow_feedback_total"
+SHADOW_FEEDBACK_CORRECT: Final = "modelrollout_shadow_feedback_correct_total"
 
 # Operator (labels: namespace, experiment, model, phase / metric, verdict / kind / result)
 EXPERIMENT_PHASE: Final = "modelrollout_experiment_phase"
@@ -31,6 +33,8 @@ GATEWAY_METRICS: Final = (
     FEEDBACK_DROPPED,
     TRAFFIC_WEIGHT,
     SHADOW_REQUESTS,
+    SHADOW_FEEDBACK,
+    SHADOW_FEEDBACK_CORRECT,
 )
 OPERATOR_METRICS: Final = (
     EXPERIMENT_PHASE,
@@ -42,3 +46,12 @@ OPERATOR_METRICS: Final = (
     RECONCILE_DURATION,
     TRAINING_JOBS,
 )
+
+# Triton's own metrics (its /metrics on port 8002; labels model, version; failures by reason):
+# read, not exported by us; with routing.provider httpRoute they are the only request signal.
+TRITON_SUCCESS: Final = "nv_inference_request_success"
+TRITON_FAILURE: Final = "nv_inference_request_failure"
+TRITON_DURATION: Final = "nv_inference_request_duration_us"
+TRITON_REQUEST_SUMMARY: Final = "nv_inference_request_summary_us"
+
+TRITON_METRICS: Final = (TRITON_SUCCESS, TRITON_FAILURE, TRITON_DURATION, TRITON_REQUEST_SUMMARY)

@@ -192,6 +192,53 @@ def latency_and_error_panels() -> list[dashboard_builders.Panel]:
     ]
 
 
+def triton_panels() -> list[dashboard_builders.Panel]:
+    """Versions served by Triton behind an HTTPRoute: Triton's own counters and summaries."""
+    success = _rate(m.TRITON_SUCCESS, _BY_VERSION, **_MODEL)
+    failure = _rate(m.TRITON_FAILURE, _BY_VERSION, **_MODEL)
+    latency = [
+        Query(
+            f"max by ({_BY_VERSION}) "
+            f"({selector(m.TRITON_REQUEST_SUMMARY, model='$model', quantile=q)}) / 1e6",
+            f"v{{{{version}}}} p{label} (slowest pod)",
+        )
+        for q, label in (("0.5", "50"), ("0.99", "99"))
+    ]
+    latency.append(
+        Query(
+            f"{_rate(m.TRITON_DURATION, _BY_VERSION, **_MODEL)} / {success} / 1e6",
+            "v{{version}} mean",
+        )
+    )
+    return [
+        time_series(
+            "Triton requests per second by version",
+            "Requests Triton answered and failed, per version (nv_inference_request_success / "
+            "_failure): the traffic signal when an HTTPRoute, not the gateway, splits it.",
+            [
+                Query(success, "{{model}} v{{version}} ok"),
+                Query(failure, "{{model}} v{{version}} failed"),
+            ],
+            unit="reqps",
+        ),
+        time_series(
+            "Triton error rate per version",
+            "Failed / (succeeded + failed) requests as Triton counts them, any failure reason; "
+            "what the errorRate analysis reads for a Triton version behind an HTTPRoute.",
+            [Query(f"{failure} / ({success} + {failure})", "{{model}} v{{version}}")],
+            unit="percentunit",
+        ),
+        time_series(
+            "Triton latency per version",
+            "Triton's request summary quantiles (over its own sliding window; the slowest pod "
+            "stands for the version, as in the analysis) and the mean from its duration counter.",
+            latency,
+            unit="s",
+            width=24,
+        ),
+    ]
+
+
 def build() -> dashboard_builders.Dashboard:
     board = (
         dashboard_builders.Dashboard("Model rollout / Rollout health")
@@ -201,7 +248,14 @@ def build() -> dashboard_builders.Dashboard:
         .refresh("30s")
         .time("now-3h", "now")
         .with_variable(datasource_variable())
-        .with_variable(label_variable("model", "Model", f"label_values({m.REQUESTS}, model)"))
+        .with_variable(
+            label_variable(
+                "model",
+                "Model",
+                # the gateway's requests, or Triton's when an HTTPRoute splits the traffic
+                f'label_values({{__name__=~"{m.REQUESTS}|{m.TRITON_SUCCESS}"}}, model)',
+            )
+        )
         .with_variable(
             label_variable(
                 "experiment",
@@ -233,6 +287,7 @@ def build() -> dashboard_builders.Dashboard:
         ("Traffic", traffic_panels()),
         ("Quality", quality_panels()),
         ("Latency and errors", latency_and_error_panels()),
+        ("Triton (HTTPRoute provider: the gateway is not in the path)", triton_panels()),
     ):
         board = board.with_row(row(title))
         for panel in panels:
