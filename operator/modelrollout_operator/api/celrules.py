@@ -146,14 +146,62 @@ def to_cel(value: Any, schema: Schema) -> Any:
 
 
 def evaluate(obj: Any, schema: Schema, old: Any = None) -> list[RuleViolation]:
-    """Every rule in `schema` that `obj` breaks; transition rules only when `old` is given."""
-    return list(_walk(obj, schema, old, "", old is not None))
+    """Every rule in `schema` that `obj` breaks; transition rules only when `old` is given.
+
+    Rules are not run at a node that holds (at any depth) a list, string or map beyond its
+    schema's size limit: the API server refuses those sizes first (and bounds CEL's cost by
+    them), and a rule such as "weights rise strictly" is quadratic in its list, so running it
+    on 10,000 items would take minutes to repeat what the size error says.
+    """
+    return list(_walk(obj, schema, old, "", old is not None, _oversized_ancestors(obj, schema)))
 
 
-def _walk(obj: Any, schema: Schema, old: Any, path: str, update: bool) -> Iterator[RuleViolation]:
+def _too_big(obj: Any, schema: Schema) -> bool:
+    if isinstance(obj, list):
+        return len(obj) > schema.get("maxItems", len(obj))
+    if isinstance(obj, str):
+        return len(obj) > schema.get("maxLength", len(obj))
+    if isinstance(obj, dict):
+        return len(obj) > schema.get("maxProperties", len(obj))
+    return False
+
+
+def _oversized_ancestors(obj: Any, schema: Schema) -> frozenset[str]:
+    """Paths of the nodes at or above a value beyond its size limit (one pass over `obj`)."""
+    found: set[str] = set()
+    stack: list[tuple[Any, Schema, str, tuple[str, ...]]] = [(obj, schema, "", ())]
+    while stack:
+        node, sub, path, above = stack.pop()
+        if not isinstance(sub, dict):
+            continue
+        if _too_big(node, sub):
+            found.update(above)
+            found.add(path)
+        if isinstance(node, dict):
+            props = sub.get("properties", {})
+            extra = sub.get("additionalProperties")
+            for key, value in node.items():
+                child = props.get(key, extra if isinstance(extra, dict) else None)
+                if child is not None:
+                    stack.append((value, child, _join(path, str(key)), (*above, path)))
+        elif isinstance(node, list) and isinstance(sub.get("items"), dict):
+            for i, value in enumerate(node):
+                stack.append((value, sub["items"], f"{path}[{i}]", (*above, path)))
+    return frozenset(found)
+
+
+def _walk(
+    obj: Any,
+    schema: Schema,
+    old: Any,
+    path: str,
+    update: bool,
+    skip: frozenset[str] = frozenset(),
+) -> Iterator[RuleViolation]:
     if obj is None:
         return
-    for entry in schema.get("x-kubernetes-validations", []):
+    rules = [] if path in skip else schema.get("x-kubernetes-validations", [])
+    for entry in rules:
         rule = entry["rule"]
         transition = is_transition_rule(rule)
         if transition and (not update or old is None):
@@ -168,25 +216,26 @@ def _walk(obj: Any, schema: Schema, old: Any, path: str, update: bool) -> Iterat
         for key, value in obj.items():
             sub = props.get(key, extra if isinstance(extra, dict) else None)
             if sub is not None:
-                yield from _walk(value, sub, old_map.get(key), _join(path, key), update)
+                yield from _walk(value, sub, old_map.get(key), _join(path, str(key)), update, skip)
     elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
         # Items of atomic lists have no old value to correlate with (as in Kubernetes).
         for i, value in enumerate(obj):
-            yield from _walk(value, schema["items"], None, f"{path}[{i}]", update)
+            yield from _walk(value, schema["items"], None, f"{path}[{i}]", update, skip)
 
 
 def _check(
     rule: str, message: str, obj: Any, schema: Schema, old: Any, path: str, transition: bool
 ) -> RuleViolation | None:
-    activation = {"self": to_cel(obj, schema)}
-    if transition:
-        activation["oldSelf"] = to_cel(old, schema)
     result: Any
     try:
+        # Values CEL cannot hold (an integer beyond 64 bits) make the rule unevaluable.
+        activation = {"self": to_cel(obj, schema)}
+        if transition:
+            activation["oldSelf"] = to_cel(old, schema)
         result = compile_rule(rule).evaluate(activation)
     except CELEvalError as exc:
         result = exc
-    except (TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
+    except (TypeError, ValueError, KeyError, ZeroDivisionError, OverflowError) as exc:
         result = CELEvalError(str(exc))
     if isinstance(result, CELEvalError):
         detail = result.args[0] if result.args else result

@@ -60,14 +60,15 @@ def identify(document: Any) -> tuple[str | None, list[Problem]]:
         problems.append(
             Problem("apiVersion", f"must be {API_VERSION}, got {api_version!r}", "object")
         )
-    if kind not in MODELS:
+    known_kind = isinstance(kind, str) and kind in MODELS
+    if not known_kind:
         known = " or ".join(MODELS)
         problems.append(Problem("kind", f"must be {known}, got {kind!r}", "object"))
     metadata = document.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str) or not name:
         problems.append(Problem("metadata.name", "required: every object needs a name", "object"))
-    return (kind if kind in MODELS else None), problems
+    return (kind if known_kind else None), problems
 
 
 def is_ours(document: Any) -> bool:
@@ -103,7 +104,19 @@ def _from_jsonschema(error: jsonschema.ValidationError) -> list[Problem]:
         return [
             Problem(format_path([*path, f]), "required field is missing", "schema") for f in missing
         ]
-    return [Problem(format_path(path), error.message, "schema")]
+    return [Problem(format_path(path), _short(error), "schema")]
+
+
+_SIZES = {"maxItems": "items", "maxLength": "characters", "maxProperties": "fields"}
+
+
+def _short(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message without the whole offending value in it (it can be huge)."""
+    unit = _SIZES.get(str(error.validator))
+    if unit is not None and isinstance(error.instance, list | str | dict):
+        return f"{len(error.instance)} {unit}: at most {error.validator_value} allowed"
+    message = error.message
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 def model_problems(obj: Any, model: type[BaseModel]) -> list[Problem]:

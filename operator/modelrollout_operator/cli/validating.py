@@ -54,9 +54,16 @@ def validate(args: argparse.Namespace) -> int:
     for path in _expand(args.files, report):
         report.files += 1
         for source, index, document in _documents(path, report):
-            _check(source, index, document, old_objects, report)
+            try:
+                _check(source, index, document, old_objects, report)
+            except Exception as exc:  # a checker bug must not hide the other documents
+                report.lines.append(
+                    f"{source}: {_label(document, index)}: cannot be checked: "
+                    f"{type(exc).__name__}: {str(exc)[:200]}"
+                )
     for line in report.lines:
-        print(line)
+        # YAML can spell lone surrogates ("\ud800"); they cannot be written out as UTF-8.
+        print(line.encode("utf-8", "backslashreplace").decode("utf-8"))
     if not args.quiet:
         print(
             f"{report.checked} resources in {report.files} files: {len(report.lines)} problems"

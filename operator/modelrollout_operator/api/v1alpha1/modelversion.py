@@ -67,7 +67,9 @@ class Hyperparameters(ApiModel):
         description="Hidden layer widths of the MLP.",
     )
     patience: int = Field(default=5, ge=1, le=1000, description="Early-stopping patience (epochs).")
-    seed: int = Field(default=0, ge=0, description="Seed for splits and initialisation.")
+    seed: int = Field(
+        default=0, ge=0, le=4_294_967_295, description="Seed for splits and initialisation."
+    )
 
 
 class Acceptance(ApiModel):
