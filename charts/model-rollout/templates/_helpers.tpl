@@ -154,6 +154,11 @@ ConfigMaps are not here: they live in the release namespace only ("model-rollout
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "patch"]
+# Webhook signing keys: spec.notify.webhooks[].secretKeyRef, read when a notification is
+# sent (handlers/notifications.py). Only `get` on a named Secret: never list or watch.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 {{- end }}
 
 {{- /* The routing tables, in the gateway's (the release) namespace only: routing/gateway.py. */}}
@@ -162,4 +167,50 @@ ConfigMaps are not here: they live in the release namespace only ("model-rollout
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "create", "patch", "delete"]
+{{- end }}
+
+{{/* Feedback store objects' name (bundled Redis: Deployment, Service, Secret). */}}
+{{- define "model-rollout.feedbackStore.fullname" -}}
+{{- printf "%s-feedback-store" (include "model-rollout.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "model-rollout.feedbackToken.fullname" -}}
+{{- printf "%s-feedback-token" (include "model-rollout.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* A generated secret value that survives upgrades: the one in the cluster, else a new one.
+Call with (dict "root" $ "name" "<secret>" "key" "<key>"); returns it base64-encoded. */}}
+{{- define "model-rollout.keptSecret" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name }}
+{{- if and $existing $existing.data (hasKey $existing.data .key) }}
+{{- index $existing.data .key }}
+{{- else }}
+{{- randAlphaNum 40 | b64enc }}
+{{- end }}
+{{- end }}
+
+{{/* A Kubernetes quantity ("2Gi", "512Mi", "1G", "1000") in bytes, as an integer. */}}
+{{- define "model-rollout.bytes" -}}
+{{- $q := toString . }}
+{{- $units := list (list "Ki" 1024) (list "Mi" 1048576) (list "Gi" 1073741824) (list "Ti" 1099511627776) (list "k" 1000) (list "M" 1000000) (list "G" 1000000000) (list "T" 1000000000000) }}
+{{- $bytes := "" }}
+{{- range $units }}
+{{- if and (eq $bytes "") (hasSuffix (index . 0) $q) }}
+{{- $bytes = mul (trimSuffix (index . 0) $q | int64) (index . 1) | toString }}
+{{- end }}
+{{- end }}
+{{- if eq $bytes "" }}{{- $bytes = $q | int64 | toString }}{{- end }}
+{{- $bytes }}
+{{- end }}
+
+{{/* Checks across gateway and feedback values: fail with what to change. */}}
+{{- define "model-rollout.feedback.validate" -}}
+{{- $gw := .Values.gateway }}
+{{- $fb := .Values.feedback }}
+{{- if and (eq $fb.store "memory") (or (gt (int $gw.replicas) 1) $gw.autoscaling.enabled) }}
+{{- fail (printf "feedback.store=memory keeps each prediction in the one gateway process that answered it, but gateway.replicas=%v%s: most labels would reach another replica and be dropped as unknown. Use feedback.store=redis (feedback.redis.bundled=true, or feedback.redis.url), or gateway.replicas=1 without autoscaling." $gw.replicas (ternary " with autoscaling" "" $gw.autoscaling.enabled)) }}
+{{- end }}
+{{- if and (eq $fb.store "redis") (not $fb.redis.bundled) (not $fb.redis.url) }}
+{{- fail "feedback.redis.url is required when feedback.store=redis and feedback.redis.bundled=false" }}
+{{- end }}
 {{- end }}
