@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 GROUP = "modelrollout.dev"
@@ -17,11 +17,34 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-#: A duration as Kubernetes users write them: "30s", "5m", "1h30m", "250ms".
+#: The longest duration the API takes (30 days): intervals, bakes, deadlines and windows
+#: beyond it are mistakes (`99999999999h` overflowed every pass), not plans.
+MAX_DURATION = "720h"
+MAX_DURATION_SECONDS = 720 * 3600.0
+
+
+def _bounded(text: str) -> str:
+    if parse_duration(text) > MAX_DURATION_SECONDS:
+        raise ValueError(f"{text} is longer than {MAX_DURATION} (30 days)")
+    return text
+
+
+#: A duration as Kubernetes users write them: "30s", "5m", "1h30m", "250ms"; at most 720h.
 Duration = Annotated[
     str,
     StringConstraints(max_length=64, pattern=DURATION_PATTERN),
-    Field(json_schema_extra={"example": "30s"}),
+    AfterValidator(_bounded),
+    Field(
+        json_schema_extra={
+            "example": "30s",
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"duration(self) <= duration('{MAX_DURATION}')",
+                    "message": f"durations are at most {MAX_DURATION} (30 days)",
+                }
+            ],
+        }
+    ),
 ]
 
 #: A DNS-1123 name, as every Kubernetes object name must be.
