@@ -26,7 +26,7 @@ USER_NAMESPACE = "ml"  # where ModelVersions and Experiments live: Pod Security 
 
 def chart_values(scope: str = "cluster") -> list[str]:
     """Test values: the user's choices a platform engineer would make, never the spec itself."""
-    values = ["gateway.replicas=1"]
+    values = ["gateway.replicas=1", "feedback.store=memory"]
     if scope == "namespace":
         values += ["rbac.scope=namespace", f"rbac.watchNamespaces={{{USER_NAMESPACE}}}"]
     return values

@@ -1,7 +1,7 @@
 """The admission chain the front runs on create, update and patch, in kube-apiserver's order.
 
-1. OwnerReferencesPermissionEnforcement: changing an object's ownerReferences needs `delete` on
-   the object; setting `blockOwnerDeletion: true` needs `update` on the owner's
+1. OwnerReferencesPermissionEnforcement: changing an existing object's ownerReferences needs
+   `delete` on it (a create is exempt: its creator could delete it); setting `blockOwnerDeletion: true` needs `update` on the owner's
    `<resource>/finalizers` (403).
 2. Validation of the object after the change: custom resources against their CRD (schema,
    unknown fields, CEL; 422, or 400 for an unknown field, as with strict field validation);
@@ -92,23 +92,8 @@ class Admission:
         if new_refs == old_refs:
             return
         name = _name_of(request.obj, info)
-        delete = RequestInfo(
-            verb="delete",
-            path=info.path,
-            resource_request=True,
-            api_group=info.api_group,
-            api_version=info.api_version,
-            namespace=info.namespace,
-            resource=info.resource,
-            name=name,
-        )
-        if not self._authorizer.allows(account, delete):
-            raise AdmissionDenied(
-                403,
-                "Forbidden",
-                f"{_forbidden_prefix(info, name)}: cannot set an ownerRef on a resource you "
-                f"can't delete: {forbidden_message(account, delete)}, {new_refs}",
-            )
+        if info.verb != "create":  # a creator could delete what it made: no check on create
+            self._may_delete(request, name, new_refs)
         blocking_before = {
             (r.get("apiVersion"), r.get("kind"), r.get("name"), r.get("uid"))
             for r in old_refs
@@ -148,6 +133,27 @@ class Admission:
                     "ownerReference refers to a resource you can't set finalizers on: "
                     f"{forbidden_message(account, finalizers)}, {ref}",
                 )
+
+    def _may_delete(self, request: AdmissionRequest, name: str, new_refs: Any) -> None:
+        """Changing an existing object's ownerReferences needs `delete` on it."""
+        info, account = request.info, request.account
+        delete = RequestInfo(
+            verb="delete",
+            path=info.path,
+            resource_request=True,
+            api_group=info.api_group,
+            api_version=info.api_version,
+            namespace=info.namespace,
+            resource=info.resource,
+            name=name,
+        )
+        if not self._authorizer.allows(account, delete):
+            raise AdmissionDenied(
+                403,
+                "Forbidden",
+                f"{_forbidden_prefix(info, name)}: cannot set an ownerRef on a resource you "
+                f"can't delete: {forbidden_message(account, delete)}, {new_refs}",
+            )
 
     # --- validation ---------------------------------------------------------------------
 

@@ -15,17 +15,20 @@ operator's requests (and a failure can name the request that was refused).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from . import patches
-from .admission import Admission, AdmissionDenied, AdmissionRequest, NamespaceLabels
+from .admission import Admission, AdmissionDenied, AdmissionRequest
 from .authn import ServiceAccount, TokenAuthenticator
 from .rbac import Authorizer, forbidden_message, qualified_resource
 from .requestinfo import RequestInfo, parse
@@ -62,6 +65,7 @@ class Record:
     name: str
     code: int
     message: str = ""
+    reason: str = ""  # the Status reason of a refusal: Unauthorized, Forbidden, Conflict, ...
 
 
 def status_body(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
@@ -93,14 +97,20 @@ class ApiFront:
     authn: TokenAuthenticator
     authorizer: Authorizer
     custom_resources: Mapping[tuple[str, str, str], CustomResource]
-    #: The labels of a namespace (PodSecurity reads them; the emulator serves no namespaces).
-    namespace_labels: NamespaceLabels
+    #: The cluster's namespaces and their labels. The emulator serves no Namespace objects, so
+    #: the front answers their reads (get, list, watch) itself; PodSecurity reads the labels.
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     host: str = "127.0.0.1"
     records: list[Record] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
     _port: int = 0
     _kinds: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    #: Requests whose body admission rewrote into a merge patch (by request id).
+    _content_types: dict[int, str] = field(default_factory=dict)
+    _version: int = 0
+    #: Writes one at a time: read, check, forward (the emulator has no optimistic locking).
+    _writes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def endpoint(self) -> ApiEndpoint:
@@ -109,7 +119,7 @@ class ApiFront:
     @property
     def admission(self) -> Admission:
         return Admission(
-            self.authorizer, self.custom_resources, self._resolve_resource, self.namespace_labels
+            self.authorizer, self.custom_resources, self._resolve_resource, self._namespace_labels
         )
 
     async def start(self) -> None:
@@ -149,17 +159,21 @@ class ApiFront:
             return _status_response(401, "Unauthorized", "Unauthorized")
         if not self.authorizer.allows(account, info):
             return self._forbidden(account, info)
+        if info.resource_request and not info.api_group and info.resource == "namespaces":
+            return await self._serve_namespaces(request, account, info)
         body = await request.read()
-        if info.resource_request and info.verb in ("create", "update", "patch"):
+        if not (info.resource_request and info.verb in ("create", "update", "patch")):
+            return await self._proxy(request, account, info, body)
+        async with self._writes:
             try:
                 body = await self._admit(request, account, info, body)
             except AdmissionDenied as exc:
-                self._record(account.username, info, exc.code, exc.message)
+                self._record(account.username, info, exc.code, exc.message, exc.reason)
                 return _status_response(exc.code, exc.reason, exc.message)
             except patches.PatchError as exc:
                 self._record(account.username, info, 400, str(exc))
                 return _status_response(400, "BadRequest", str(exc))
-        return await self._proxy(request, account, info, body)
+            return await self._proxy(request, account, info, body)
 
     def _forbidden(self, account: ServiceAccount, info: RequestInfo) -> web.Response:
         reason = forbidden_message(account, info)
@@ -173,7 +187,9 @@ class ApiFront:
         self._record(account.username, info, 403, message)
         return _status_response(403, "Forbidden", message, **details)
 
-    def _record(self, user: str, info: RequestInfo, code: int, message: str = "") -> None:
+    def _record(
+        self, user: str, info: RequestInfo, code: int, message: str = "", reason: str = ""
+    ) -> None:
         self.records.append(
             Record(
                 user=user,
@@ -184,34 +200,77 @@ class ApiFront:
                 name=info.name,
                 code=code,
                 message=message,
+                reason=reason,
             )
         )
 
     async def _admit(
         self, request: web.Request, account: ServiceAccount, info: RequestInfo, body: bytes
     ) -> bytes:
-        """Admission of a write; the body to forward (defaulted on create, isolated on patch)."""
+        """Admission of a write; the body to forward (as a merge patch for any patch type).
+
+        On create the object gets what the API server gives it and the emulator does not:
+        uid, creationTimestamp, generation, resourceVersion (and CRD defaults). Every write
+        bumps resourceVersion, and a write that names an outdated one is a 409 conflict.
+        """
         content_type = request.headers.get("Content-Type", "application/json")
         crd = self.admission.custom_resource(info)
         if info.verb == "create":
             obj = patches.parse_body(content_type, body)
             if not isinstance(obj, dict):
                 raise patches.PatchError("the body is not an object")
+            meta = obj.setdefault("metadata", {})
             if info.namespace:
-                obj.setdefault("metadata", {}).setdefault("namespace", info.namespace)
+                meta.setdefault("namespace", info.namespace)
             stored = await self.admission.admit(AdmissionRequest(info, account, obj, None))
+            stored.setdefault("metadata", {}).update(
+                uid=str(uuid.uuid4()),
+                creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                generation=1,
+                resourceVersion=self._next_version(),
+            )
             return json.dumps(stored).encode()
         current = await self._get_json(self._object_path(info))
         if current is None:
             return body  # the emulator answers 404
         change = patches.parse_body(content_type, body)
+        if isinstance(change, dict):
+            self._check_version(info, current, change)
         if crd is not None and crd.status_subresource and isinstance(change, dict):
             change = _isolate_status(change, info.subresource == "status", content_type)
-        obj = change if info.verb == "update" else patches.apply(current, content_type, change)
+        if info.verb == "update":
+            obj = change
+        else:
+            change = patches.without_absent_version_tests(current, change)
+            try:
+                obj = patches.apply(current, content_type, change)
+            except patches.PatchTestFailed as exc:
+                # Optimistic concurrency (kopf's `test` of resourceVersion): 422, as kube.
+                raise AdmissionDenied(422, "Conflict", str(exc)) from exc
         if not isinstance(obj, dict):
             raise patches.PatchError("the result is not an object")
         await self.admission.admit(AdmissionRequest(info, account, obj, current))
-        return json.dumps(change).encode()
+        # The emulator merges dicts only: every patch goes as the merge patch of its result.
+        forwarded = patches.merge_diff(current, obj)
+        forwarded.setdefault("metadata", {})["resourceVersion"] = self._next_version()
+        self._content_types[id(request)] = patches.MERGE
+        return json.dumps(forwarded).encode()
+
+    def _next_version(self) -> str:
+        self._version += 1
+        return str(self._version)
+
+    def _check_version(self, info: RequestInfo, current: Any, change: dict[str, Any]) -> None:
+        wanted = (change.get("metadata") or {}).get("resourceVersion")
+        stored = (current.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and stored is not None and str(wanted) != str(stored):
+            raise AdmissionDenied(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {qualified_resource(info)} "{info.name}": '
+                "the object has been modified; please apply your changes to the latest version "
+                "and try again",
+            )
 
     def _object_path(self, info: RequestInfo) -> str:
         base = f"/api/{info.api_version}" if not info.api_group else (
@@ -228,6 +287,8 @@ class ApiFront:
         headers = {
             k: request.headers[k] for k in _FORWARDED_REQUEST_HEADERS if k in request.headers
         }
+        if id(request) in self._content_types:
+            headers["Content-Type"] = self._content_types.pop(id(request))
         async with self._session.request(
             request.method,
             request.path,
@@ -252,6 +313,55 @@ class ApiFront:
                 pass  # the client went away (a watcher stopped), or the front is stopping
 
             return response
+
+    # --- namespaces, from the front's own table ------------------------------------------
+
+    def _namespace(self, name: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": dict(self.namespaces[name])},
+            "status": {"phase": "Active"},
+        }
+
+    async def _serve_namespaces(
+        self, request: web.Request, account: ServiceAccount, info: RequestInfo
+    ) -> web.StreamResponse:
+        name = info.name or info.namespace
+        if info.verb == "get":
+            if name not in self.namespaces:
+                self._record(account.username, info, 404)
+                return _status_response(404, "NotFound", f'namespaces "{name}" not found')
+            self._record(account.username, info, 200)
+            return web.json_response(self._namespace(name))
+        if info.verb == "list":
+            self._record(account.username, info, 200)
+            items = [self._namespace(n) for n in sorted(self.namespaces)]
+            return web.json_response(
+                {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": items}
+            )
+        if info.verb == "watch":
+            self._record(account.username, info, 200)
+            response = web.StreamResponse(status=200)
+            response.content_type = "application/json"
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            try:
+                for n in sorted(self.namespaces):
+                    event = {"type": "ADDED", "object": self._namespace(n)}
+                    await response.write(json.dumps(event).encode() + b"\n")
+                while self._session is not None and not self._session.closed:
+                    await asyncio.sleep(0.5)  # namespaces do not change while a test runs
+            except ConnectionResetError:
+                pass
+            return response
+        self._record(account.username, info, 405)
+        return _status_response(
+            405, "MethodNotAllowed", f"the in-pod harness does not {info.verb} namespaces"
+        )
+
+    async def _namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        return self.namespaces.get(namespace, {})
 
     # --- lookups in the cluster, for admission -------------------------------------------
 

@@ -8,15 +8,18 @@ refused requests so a test fails naming what was refused (`assert_no_refusals`).
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
+
+from tests.support.kubernetes import objects_of
 
 from .authn import ServiceAccount, ServiceAccountFiles, TokenAuthenticator
 from .chart import ROOT, RenderedChart
@@ -73,12 +76,6 @@ class Harness:
 
     async def start(self) -> None:
         self.namespaces.setdefault(self.chart.namespace, {})
-        for namespace, labels in self.namespaces.items():
-            self.emulator.objects["v1/namespaces", None, namespace] = {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": namespace, "labels": labels},
-            }
         for crd_path in CRDS:
             crd = yaml.safe_load(crd_path.read_text())
             self.emulator.objects[
@@ -90,16 +87,13 @@ class Harness:
             authn=self.authn,
             authorizer=Authorizer([*self.chart.rbac(), *ADMIN_RBAC]),
             custom_resources=load_crds(CRDS),
-            namespace_labels=self._labels,
+            namespaces=self.namespaces,
         )
         await self.front.start()
         for doc in self.chart.of_kind("ServiceAccount"):
             meta = doc["metadata"]
             self.account(ServiceAccount(meta.get("namespace", self.chart.namespace), meta["name"]))
         self.account(ADMIN)
-
-    async def _labels(self, namespace: str) -> Mapping[str, str]:
-        return self.namespaces.get(namespace, {})
 
     async def stop(self) -> None:
         for pod in self.pods:
@@ -132,9 +126,30 @@ class Harness:
             workdir=self.workdir / "pods" / pod["metadata"]["name"],
             credentials=files.root,
             extra_mounts=extra_mounts,
+            lookup=self.lookup,
         )
         self.pods.append(process)
         return process
+
+    def lookup(self, kind: str, namespace: str, name: str, key: str) -> str | None:
+        """A key of a Secret or ConfigMap: the chart's own, else one in the emulator."""
+        candidates = [
+            d for d in self.chart.of_kind(kind)
+            if d["metadata"]["name"] == name
+            and d["metadata"].get("namespace", self.chart.namespace) == namespace
+        ]  # fmt: skip
+        for _, (ns, found_name, body) in enumerate(
+            objects_of(self.emulator, "secrets" if kind == "Secret" else "configmaps")
+        ):
+            if (ns, found_name) == (namespace, name):
+                candidates.append(body)
+        for doc in candidates:
+            if key in (doc.get("stringData") or {}):
+                return str(doc["stringData"][key])
+            if key in (doc.get("data") or {}):
+                value = doc["data"][key]
+                return base64.b64decode(value).decode() if kind == "Secret" else str(value)
+        return None
 
     def session(self, account: ServiceAccount = ADMIN) -> aiohttp.ClientSession:
         """An HTTP client of the front authenticated as `account` (the admin by default)."""
@@ -155,12 +170,18 @@ class Harness:
         return [r for r in self.front.records if r.user == user]
 
     def refusals(self, account: ServiceAccount | None = None) -> list[Record]:
-        """Refused requests (401, 403, 400, 422) of `account`, or of every account."""
+        """Refused requests (401, 403, 400, 422) of `account`, or of every account.
+
+        Conflicts of optimistic concurrency (409, a failed resourceVersion test) are not
+        refusals: clients retry them, as kopf does.
+        """
         assert self.front is not None
         return [
             r
             for r in self.front.records
-            if r.code in (400, 401, 403, 422) and (account is None or r.user == account.username)
+            if r.code in (400, 401, 403, 422)
+            and r.reason != "Conflict"
+            and (account is None or r.user == account.username)
         ]
 
     def assert_no_refusals(self, what: str = "") -> None:
