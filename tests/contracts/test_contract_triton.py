@@ -5,13 +5,28 @@ section documents the init container's flags the gateway's parser accepts."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 from pathlib import Path
 
+import httpx
+import pytest
+
 from modelrollout_inference import cli as gateway_cli
-from modelrollout_operator.api.v1alpha1 import MetricCheck, MetricKind
+from modelrollout_inference.preparing import served_versions
+from modelrollout_inference.settings import GatewaySettings
+from modelrollout_operator.api.v1alpha1 import MetricCheck, MetricKind, ModelVersionSpec
+from modelrollout_operator.k8s.manifests import serving_deployment
 from modelrollout_operator.metrics.promql import queries_for
+from modelrollout_trainer.repository import render_config
+from tests.inference.gateway_helpers import (
+    FEATURES,
+    MODEL,
+    serve_gateway,
+    true_weights,
+    write_model,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"\bnv_inference_[a-z_]+\b")
@@ -61,3 +76,43 @@ def test_the_documented_command_line_is_the_parsers() -> None:
     prepare = commands.choices["prepare-triton"]
     accepted = {o for a in prepare._actions for o in a.option_strings} - {"-h", "--help"}
     assert flags == accepted, flags ^ accepted
+
+
+@pytest.mark.parametrize("version", range(1, 6))
+def test_the_rendered_pod_for_version_n_of_five_loads_only_n(tmp_path: Path, version: int) -> None:
+    """Operator side renders, gateway side prepares and (standing in for Triton) serves."""
+    repo = tmp_path / "repo"
+    hashes = {}
+    for v in range(1, 6):
+        path = repo / MODEL / str(v) / "model.onnx"
+        write_model(path, true_weights(), bias=float(v))
+        hashes[v] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (repo / MODEL / "config.pbtxt").write_text(render_config(MODEL, FEATURES, 1))
+    uri = str(repo / MODEL / str(version) / "model.onnx")
+    spec = ModelVersionSpec.model_validate({
+        "model": MODEL, "version": version, "artifact": {"uri": uri, "sha256": hashes[version]},
+        "serving": {"runtime": "triton", "maxBatchSize": 128,
+                    "dynamicBatching": {"maxQueueDelayMicroseconds": 300}},
+    })  # fmt: skip
+    owner = {"metadata": {"name": f"scorer-v{version}", "namespace": "ml"}}
+    pod = serving_deployment(
+        owner, spec, uri, hashes[version], triton_image="t", gateway_image="g"
+    )["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    (triton,) = pod["containers"]
+    mount = next(m["mountPath"] for m in init["volumeMounts"] if m["name"] == "model-repository")
+    assert f"--model-repository={mount}" in triton["args"]
+    emptydir = tmp_path / "emptydir"
+    args = [str(emptydir) if a == mount else a for a in init["args"]]
+    assert gateway_cli.main([*args, "--termination-log", str(tmp_path / "absent")]) == 0
+
+    files = sorted(p.relative_to(emptydir).as_posix() for p in emptydir.rglob("*") if p.is_file())
+    assert files == [f"{MODEL}/{version}/model.onnx", f"{MODEL}/config.pbtxt"]
+    text = (emptydir / MODEL / "config.pbtxt").read_text()
+    assert served_versions(text) == [version]
+    assert "max_batch_size: 128" in text and "max_queue_delay_microseconds: 300" in text
+
+    with serve_gateway(GatewaySettings(model_repository=emptydir)) as gw, httpx.Client() as http:
+        ready = {v: http.get(f"{gw.url}/v2/models/{MODEL}/versions/{v}/ready").status_code
+                 for v in range(1, 6)}  # fmt: skip
+    assert ready == {v: 200 if v == version else 404 for v in range(1, 6)}
