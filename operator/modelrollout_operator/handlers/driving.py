@@ -48,8 +48,8 @@ from ..rollout.model import EmitEvent, SetTraffic, World
 from ..routing import VersionRef
 from .afterwards import next_look, previous_waits, undo_pending
 from .failures import describe
-from .notifications import notify_pass
 from .intents import consumed, read_intent
+from .notifications import notify_pass
 from .services import Services
 from .statuses import status_patch
 from .versioning import retire
