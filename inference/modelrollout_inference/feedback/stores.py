@@ -214,6 +214,9 @@ class _Op:
 class RedisStore:
     """Records under `SET key value PX ttl`, labels take them with `GETDEL`.
 
+    A single Redis or Redis-compatible server (>= 6.2, scripting on); not Redis Cluster: a
+    batch's keys go to one server in one script call.
+
     Concurrent calls are coalesced: while one pipeline is on the wire, new commands queue and go
     out together in the next, so a busy gateway sends few round trips. Records live
     `expired_grace_seconds` past the TTL so that a late label is counted `expired` (then
@@ -282,8 +285,11 @@ class RedisStore:
         )
 
     async def take(self, keys: Sequence[Key]) -> list[Taken]:
-        ops = [_Op("getdel", record_key(self._prefix, key)) for key in keys]
-        raws = await asyncio.gather(*(self._submit_op(op) for op in ops))
+        # Futures, not tasks: one batch of commands, awaited in order.
+        futures = [self._enqueue(_Op("getdel", record_key(self._prefix, key))) for key in keys]
+        for future in futures:  # the first failure is raised; the others are seen, not logged
+            future.add_done_callback(_seen)
+        raws = [await future for future in futures]
         now = self._clock()
         taken = []
         for raw in raws:
@@ -316,6 +322,9 @@ class RedisStore:
         await self._submit_op(op)
 
     async def _submit_op(self, op: _Op) -> Any:
+        return await self._enqueue(op)
+
+    def _enqueue(self, op: _Op) -> asyncio.Future[Any]:
         if self._clock() < self._down_until:
             raise StoreUnavailable(self._unavailable())
         if op.command == "set" and not op.milliseconds:
@@ -324,20 +333,14 @@ class RedisStore:
         self._pending.append(op)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await op.future
+        return op.future
 
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
                 async with asyncio.timeout(self._timeout * 4):
-                    pipe = self._redis.pipeline(transaction=False)
-                    for op in batch:
-                        if op.command == "set":
-                            pipe.set(op.name, op.value, px=op.milliseconds, nx=op.only_new)
-                        else:
-                            pipe.getdel(op.name)
-                    results = await pipe.execute(raise_on_error=False)
+                    results = await self._send(batch)
             except Exception as exc:  # connection refused, timeout, server gone: all "down"
                 self._down_until = self._clock() + self._retry_seconds
                 self._last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -357,8 +360,62 @@ class RedisStore:
                 else:
                     op.future.set_result(result)
 
+    async def _send(self, batch: list[_Op]) -> list[Any]:
+        """The batch as (at most) two script calls in one round trip: per-command overhead in
+        the client, not the server, is what a pipeline of single commands costs."""
+        sets = [op for op in batch if op.command == "set"]
+        takes = [op for op in batch if op.command == "getdel"]
+        pipe = self._redis.pipeline(transaction=False)
+        if sets:
+            arguments: list[Any] = []
+            for op in sets:
+                arguments += [op.value, op.milliseconds, 1 if op.only_new else 0]
+            pipe.eval(_SET_MANY, len(sets), *(op.name for op in sets), *arguments)
+        if takes:
+            pipe.eval(_GETDEL_MANY, len(takes), *(op.name for op in takes))
+        answers = await pipe.execute(raise_on_error=False)
+        by_op: dict[int, Any] = {}
+        position = 0
+        for group in (sets, takes):
+            if not group:
+                continue
+            answer = answers[position]
+            position += 1
+            for index, op in enumerate(group):
+                if isinstance(answer, Exception):
+                    by_op[id(op)] = answer
+                else:
+                    by_op[id(op)] = None if op.command == "set" else answer[index]
+        return [by_op[id(op)] for op in batch]
+
     def _unavailable(self) -> str:
         return f"the prediction store (redis at {self._where}) is unavailable: {self._last_error}"
+
+
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+# Atomic per key, as SET PX [NX] and GETDEL are; one call for a whole batch.
+_SET_MANY = """
+for i, key in ipairs(KEYS) do
+  local value, ms, nx = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  if nx == '1' then
+    redis.call('SET', key, value, 'PX', ms, 'NX')
+  else
+    redis.call('SET', key, value, 'PX', ms)
+  end
+end
+return #KEYS
+"""
+_GETDEL_MANY = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  taken[i] = redis.call('GETDEL', key)
+end
+return taken
+"""
 
 
 def _redacted(url: str) -> str:
