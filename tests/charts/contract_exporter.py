@@ -36,6 +36,8 @@ class ContractMetrics:
     dropped: Any
     weight: Any
     shadow: Any
+    shadow_feedback: Any
+    shadow_correct: Any
     phase: Any
     exp_weight: Any
     step: Any
@@ -60,6 +62,8 @@ class ContractMetrics:
             dropped=gateway.feedback_dropped,
             weight=gateway.traffic_weight,
             shadow=gateway.shadow,
+            shadow_feedback=gateway.shadow_feedback,
+            shadow_correct=gateway.shadow_feedback_correct,
             phase=operator.experiment_phase,
             exp_weight=operator.experiment_weight,
             step=operator.experiment_step,
@@ -97,6 +101,10 @@ class RolloutSimulation:
         m.fallbacks.labels("scorer", "2", rnd.choice(("error", "timeout"))).inc()
         m.dropped.labels("scorer", rnd.choice(("unknown", "expired", "evicted"))).inc()
         m.shadow.labels("scorer", "3", rnd.choice(("agree", "agree", "disagree", "error"))).inc()
+        for _ in range(4):  # labels joined to v3's mirrored predictions: right 85% of the time
+            m.shadow_feedback.labels("scorer", "3").inc()
+            if rnd.random() < 0.85:
+                m.shadow_correct.labels("scorer", "3").inc()
         m.weight.labels("scorer", "3", "shadow").set(0)
 
         step = self.ticks // 4  # a new step every few ticks, so step annotations have changes

@@ -19,6 +19,7 @@ from rollout_dashboards import metrics
 from rollout_dashboards.promql import Z_95, expand_variables, variables_in
 from rollout_dashboards.rendering import DASHBOARDS, drifted, render_all
 
+from modelrollout_operator.metrics.promql import failure_rate_queries
 from tests.support.prometheus import PROMETHEUS, PrometheusServer
 from tests.support.triton_metrics import TritonMetricsPage
 
@@ -140,6 +141,7 @@ def test_rollout_health_covers_the_issue() -> None:
         "Latency p50 / p95 / p99 per version",
         "Error rate per version",
         "Fallback rate",
+        "Shadow accuracy vs served (95% Wilson interval)",
         "Experiment phase",
         "Triton error rate per version",
         "Triton latency per version",
@@ -296,3 +298,59 @@ def test_triton_error_rate_panel_shows_the_share_triton_failed(
     # the Triton page answers 9 a tick for v1 (none failed) and 8 + 1 failed for v2
     assert got["1"] == pytest.approx(0.0, abs=1e-12)
     assert got["2"] == pytest.approx(1 / 9, rel=0.05)
+
+
+@pytest.mark.prometheus
+def test_error_and_fallback_rate_panels_count_fallbacks_as_the_analysis_does(
+    prometheus: PrometheusServer,
+) -> None:
+    """The panels show what the errorRate / fallbackRate analysis decides on: a fallback is a
+    failure of the version that failed (the operator's own PromQL is the reference)."""
+    board = _dashboards()["rollout-health.json"]
+    panels = {p["title"]: p for p in board["panels"]}
+    at = time.time()
+    window = VARIABLE_VALUES["__rate_interval"]
+    for title, fallbacks_only in (("Error rate per version", False), ("Fallback rate", True)):
+        (target,) = panels[title]["targets"]
+        shown = {
+            s["metric"]["version"]: float(s["value"][1])
+            for s in prometheus.series(expand_variables(target["expr"], VARIABLE_VALUES), at)
+        }
+        assert set(shown) == {"1", "2"}, title
+        for version, value in shown.items():
+            reference = failure_rate_queries(
+                "scorer", version, window, fallbacks_only=fallbacks_only
+            ).value
+            assert reference is not None
+            (expected,) = prometheus.series(reference, at)
+            assert value == pytest.approx(float(expected["value"][1]), rel=1e-9), (title, version)
+    # version 2 falls back on every tick: its error rate is more than its 5xx share
+    five = prometheus.series(
+        'sum(rate(modelrollout_requests_total{model="scorer",version="2",code=~"5.."}[1m]))'
+        ' / sum(rate(modelrollout_requests_total{model="scorer",version="2"}[1m]))',
+        at,
+    )
+    (target,) = panels["Error rate per version"]["targets"]
+    errors = {
+        s["metric"]["version"]: float(s["value"][1])
+        for s in prometheus.series(expand_variables(target["expr"], VARIABLE_VALUES), at)
+    }
+    assert errors["2"] > float(five[0]["value"][1])
+
+
+@pytest.mark.prometheus
+def test_shadow_accuracy_panel_reads_the_shadow_versions_labels(
+    prometheus: PrometheusServer,
+) -> None:
+    board = _dashboards()["rollout-health.json"]
+    (panel,) = [p for p in board["panels"] if p["title"].startswith("Shadow accuracy")]
+    by_legend = {t["legendFormat"]: t["expr"] for t in panel["targets"]}
+    shadow = prometheus.series(
+        expand_variables(by_legend["v{{version}} shadow accuracy"], VARIABLE_VALUES)
+    )
+    assert {s["metric"]["version"] for s in shadow} == {"3"}  # only the shadow version
+    assert all(0 <= float(s["value"][1]) <= 1 for s in shadow)
+    served = prometheus.series(
+        expand_variables(by_legend["v{{version}} served accuracy"], VARIABLE_VALUES)
+    )
+    assert {s["metric"]["version"] for s in served} == {"1", "2"}

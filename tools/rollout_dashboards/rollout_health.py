@@ -32,10 +32,34 @@ def _increase(metric: str, by: str, window: str, **matchers: str) -> str:
     return f"sum by ({by}) (increase({selector(metric, **matchers)}[{window}]))"
 
 
-def _feedback(window: str) -> tuple[str, str]:
-    correct = _increase(m.FEEDBACK_CORRECT, _BY_VERSION, window, **_MODEL)
-    total = _increase(m.FEEDBACK, _BY_VERSION, window, **_MODEL)
+def _feedback(window: str, *, shadow: bool = False) -> tuple[str, str]:
+    """(correct, total) labels per version: joined to answers, or (`shadow`) to the mirrored
+    predictions of a shadow version."""
+    correct_metric, total_metric = (
+        (m.SHADOW_FEEDBACK_CORRECT, m.SHADOW_FEEDBACK)
+        if shadow
+        else (m.FEEDBACK_CORRECT, m.FEEDBACK)
+    )
+    correct = _increase(correct_metric, _BY_VERSION, window, **_MODEL)
+    total = _increase(total_metric, _BY_VERSION, window, **_MODEL)
     return correct, total
+
+
+def failure_rates() -> tuple[str, str]:
+    """(error rate, fallback rate) per version, as the analysis counts them (contracts.md §1):
+    a fallback is a failure of the version that failed and one of its requests.
+
+    A version that never answered (it failed every request behind fallback) has no request
+    series, one that never failed has no 5xx or fallback series: both count 0, not missing.
+    """
+    errors = _rate(m.REQUESTS, _BY_VERSION, model="$model", code="5..")
+    fallbacks = _rate(m.FALLBACKS, _BY_VERSION, **_MODEL)
+    answered = _rate(m.REQUESTS, _BY_VERSION, **_MODEL)
+    e = f"(({errors}) or ({answered}) * 0 or ({fallbacks}) * 0)"
+    f = f"(({fallbacks}) or ({answered}) * 0)"
+    a = f"(({answered}) or ({fallbacks}) * 0)"
+    requests = f"({a} + {f})"
+    return f"({e} + {f}) / {requests}", f"{f} / {requests}"
 
 
 def _counter_event(metric: str, matchers: dict[str, str]) -> str:
@@ -121,6 +145,7 @@ def quality_panels() -> list[dashboard_builders.Panel]:
             min_value=0,
             max_value=1,
         ),
+        shadow_accuracy_panel(),
         time_series(
             "Feedback samples per version",
             "Labels joined to predictions over $window: the sample size behind the accuracy.",
@@ -149,12 +174,32 @@ def quality_panels() -> list[dashboard_builders.Panel]:
     ]
 
 
+def shadow_accuracy_panel() -> dashboard_builders.Panel:
+    correct, total = _feedback("$window", shadow=True)
+    served_correct, served_total = _feedback("$window")
+    return time_series(
+        "Shadow accuracy vs served (95% Wilson interval)",
+        "A shadow version answers nobody: labels joined to its mirrored predictions over "
+        "$window, with the Wilson score interval, beside the accuracy of the versions that "
+        "answered. The shadow Experiment's verdict compares the two.",
+        [
+            Query(f"({correct}) / ({total})", "v{{version}} shadow accuracy"),
+            Query(wilson_bound(correct, total, upper=False), "v{{version}} shadow lower"),
+            Query(wilson_bound(correct, total, upper=True), "v{{version}} shadow upper"),
+            Query(f"({served_correct}) / ({served_total})", "v{{version}} served accuracy"),
+        ],
+        unit="percentunit",
+        min_value=0,
+        max_value=1,
+    )
+
+
 def latency_and_error_panels() -> list[dashboard_builders.Panel]:
     latency = [
         Query(quantile(q, m.REQUEST_DURATION, _BY_VERSION, _MODEL), f"v{{{{version}}}} p{label}")
         for q, label in ((0.5, "50"), (0.95, "95"), (0.99, "99"))
     ]
-    errors = selector(m.REQUESTS, model="$model", code="5..")
+    error_rate, fallback_rate = failure_rates()
     return [
         time_series(
             "Latency p50 / p95 / p99 per version",
@@ -165,28 +210,17 @@ def latency_and_error_panels() -> list[dashboard_builders.Panel]:
         ),
         time_series(
             "Error rate per version",
-            "Share of requests answered with a 5xx status.",
-            [
-                Query(
-                    f"sum by ({_BY_VERSION}) (rate({errors}[$__rate_interval])) / "
-                    + _rate(m.REQUESTS, _BY_VERSION, **_MODEL),
-                    "{{model}} v{{version}}",
-                )
-            ],
+            "Share of a version's requests it failed: answered with a 5xx, or rescued by "
+            "fallback (answered 200 by another version). The errorRate analysis counts the same.",
+            [Query(error_rate, "{{model}} v{{version}}")],
             unit="percentunit",
         ),
         time_series(
             "Fallback rate",
-            "Share of the model's requests answered by the baseline because the named version "
-            "failed (error) or timed out.",
-            [
-                Query(
-                    _rate(m.FALLBACKS, "model, version, reason", **_MODEL)
-                    + " / on (model) group_left "
-                    + _rate(m.REQUESTS, "model", **_MODEL),
-                    "{{model}} v{{version}} {{reason}}",
-                )
-            ],
+            "Share of a version's requests that fell back to another version because it failed "
+            "(error, timeout, unready, non-finite output, shape mismatch): the fallbackRate "
+            "analysis.",
+            [Query(fallback_rate, "{{model}} v{{version}}")],
             unit="percentunit",
         ),
     ]
