@@ -41,10 +41,53 @@ def test_accuracy_is_correct_over_labelled_since_the_start(
 
 
 def test_error_rate_counts_5xx_over_requests_in_the_window() -> None:
+    # (no fallbacks here: see the test below for those)
     m = measure(ERRORS, _snap(requests=300, errors=12), _snap(requests=100, errors=2), "3")
     assert m.samples == 200
     assert m.value == pytest.approx(10 / 200)
     assert measure(ERRORS, _snap(requests=5), _snap(requests=5), "3").value is None
+
+
+@given(
+    answered=st.integers(0, 5000),
+    five=st.integers(0, 5000),
+    fell=st.integers(0, 5000),
+    kind=st.sampled_from([MetricKind.ERROR_RATE, MetricKind.FALLBACK_RATE]),
+)
+def test_a_fallback_is_a_failure_and_a_request_of_the_version_that_failed(
+    answered: int, five: int, fell: int, kind: MetricKind
+) -> None:
+    five = min(five, answered)
+    check = MetricCheck(name="r", kind=kind, max_degradation=0.01)
+    start = _snap()
+    later = _snap(requests=answered, errors=five, fallbacks=fell)
+    m = measure(check, later, start, "3", start=start)
+    failed = fell if kind == MetricKind.FALLBACK_RATE else five + fell
+    assert m.samples == answered + fell
+    assert m.tally is not None and (m.tally.events, m.tally.trials) == (failed, answered + fell)
+    if answered + fell == 0:
+        assert m.value is None
+    else:
+        assert m.value == pytest.approx(failed / (answered + fell))
+
+
+def test_the_tally_counts_since_the_start_and_the_value_over_the_window() -> None:
+    check = MetricCheck(name="e", kind=MetricKind.ERROR_RATE, max=0.1, max_degradation=0.01)
+    start = _snap(requests=100)
+    window_start = _snap(requests=1000, errors=10, fallbacks=10)
+    later = _snap(requests=1100, errors=10, fallbacks=110)
+    m = measure(check, later, window_start, "3", start=start)
+    assert m.value == pytest.approx(100 / 200)  # the last window: every failure a fallback
+    assert m.tally is not None and (m.tally.events, m.tally.trials) == (120, 1110)
+
+
+def test_a_shadow_candidates_accuracy_is_its_shadow_feedback() -> None:
+    earlier = _snap(feedback=10, correct=5, shadow_feedback=0, shadow_correct=0)
+    later = _snap(feedback=10, correct=5, shadow_feedback=200, shadow_correct=170)
+    shadow = measure(ACCURACY, later, earlier, "3", shadow=True)
+    assert (shadow.samples, shadow.successes) == (200, 170)
+    routed = measure(ACCURACY, later, earlier, "3")
+    assert routed.samples == 0 and routed.value is None
 
 
 def test_latency_is_the_quantile_of_the_new_observations_only() -> None:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from modelrollout_inference.metrics import GatewayMetrics
 from modelrollout_operator.local.exposition import (
     ExpositionError,
     VersionCounters,
@@ -53,6 +54,19 @@ def test_parse_keeps_one_model_and_sums_routes() -> None:
     assert v1.buckets[math.inf] == 5
     assert snapshot.of("2").requests == 5
     assert snapshot.of("9") == VersionCounters()  # an unseen version reads as zeros
+
+
+def test_parse_reads_fallbacks_and_shadow_feedback_from_the_gateways_own_registry() -> None:
+    gateway = GatewayMetrics()  # the real names, as the gateway exports them
+    gateway.declare_version("scorer", "2")
+    gateway.observe_answer("scorer", "2", "candidate", 200, 0.001)
+    gateway.fallbacks.labels("scorer", "2", "error").inc(3)
+    gateway.fallbacks.labels("scorer", "2", "timeout").inc(1)
+    gateway.shadow_feedback.labels("scorer", "2").inc(50)
+    gateway.shadow_feedback_correct.labels("scorer", "2").inc(40)
+    v2 = parse_snapshot(gateway.exposition().decode(), "scorer").of("2")
+    assert (v2.requests, v2.fallbacks) == (1, 4)
+    assert (v2.shadow_feedback, v2.shadow_correct, v2.feedback) == (50, 40, 0)
 
 
 def test_garbage_is_refused_with_a_clear_error() -> None:
