@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -9,6 +10,15 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from .base import ApiModel, Duration, cel, parse_duration
+
+#: The variables a custom query may name; the operator fills them in (metrics/promql.py).
+TEMPLATE_VARIABLES = ("model", "version", "namespace", "window")
+#: A custom query whose every {{...}} is a known variable (RE2 and Python agree on it).
+TEMPLATE_PATTERN = r"^([^{]|\{[^{]|\{\{\s*(" + "|".join(TEMPLATE_VARIABLES) + r")\s*\}\})*\{?$"
+#: Metrics that are proportions: they cannot degrade by a whole (or more).
+PROPORTIONS = ("accuracy", "errorRate", "fallbackRate")
+#: The shortest analysis interval: each pass queries Prometheus twice per metric.
+MIN_INTERVAL = "1s"
 
 MetricName = Annotated[
     str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-zA-Z][a-zA-Z0-9_-]*$")
@@ -46,6 +56,21 @@ class MetricCheck(ApiModel):
                 "a metric needs at least one bound: min, max or maxDegradation",
             ),
             ("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not exceed max"),
+            (
+                "!has(self.query) || self.query.matches('"
+                + TEMPLATE_PATTERN.replace("\\", "\\\\")
+                + "')",
+                "custom query: the only variables are {{model}}, {{version}}, {{namespace}} and "
+                "{{window}}",
+            ),
+            (
+                "!has(self.maxDegradation) || self.maxDegradation < 1.0 || !(self.kind in "
+                + str(list(PROPORTIONS))
+                + " || (has(self.degradation) && self.degradation == 'relative'"
+                " && has(self.higherIsBetter) && self.higherIsBetter))",
+                "maxDegradation must be below 1 for a proportion or a relative bound on a metric "
+                "where higher is better: a degradation of 1 or more can never fail",
+            ),
         )
     )
 
@@ -91,6 +116,21 @@ class MetricCheck(ApiModel):
             raise ValueError("a metric needs at least one bound: min, max or maxDegradation")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min must not exceed max")
+        if self.query is not None and not re.fullmatch(TEMPLATE_PATTERN, self.query):
+            raise ValueError(
+                "custom query: the only variables are {{model}}, {{version}}, {{namespace}} "
+                "and {{window}}"
+            )
+        relative_up = self.degradation == Degradation.RELATIVE and bool(self.higher_is_better)
+        if (
+            self.max_degradation is not None
+            and self.max_degradation >= 1
+            and (self.kind.value in PROPORTIONS or relative_up)
+        ):
+            raise ValueError(
+                "maxDegradation must be below 1 for a proportion or a relative bound on a "
+                "metric where higher is better: a degradation of 1 or more can never fail"
+            )
         return self
 
     @property
@@ -138,10 +178,16 @@ class Analysis(ApiModel):
                 "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
                 "analysis.metrics names must be unique",
             ),
+            (
+                f"!has(self.interval) || duration(self.interval) >= duration('{MIN_INTERVAL}')",
+                f"analysis.interval must be at least {MIN_INTERVAL}",
+            ),
         )
     )
 
-    interval: Duration = Field(default="30s", description="How often metrics are analysed.")
+    interval: Duration = Field(
+        default="30s", description=f"How often metrics are analysed (at least {MIN_INTERVAL})."
+    )
     metrics: list[MetricCheck] = Field(
         default_factory=_default_metrics, min_length=1, max_length=20
     )
@@ -163,6 +209,8 @@ class Analysis(ApiModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"analysis.metrics names must be unique: {', '.join(dupes)}")
+        if parse_duration(self.interval) < parse_duration(MIN_INTERVAL):
+            raise ValueError(f"analysis.interval must be at least {MIN_INTERVAL}")
         return self
 
     @property

@@ -162,6 +162,12 @@ class Serving(ApiModel):
         return self
 
 
+TRITON_LAYOUT = (
+    "serving.runtime triton loads from a model repository: spec.artifact.uri must be "
+    "<repository>/<spec.model>/<spec.version>/model.onnx"
+)
+
+
 class ModelVersionSpec(ApiModel):
     """What to serve (artifact) or train (training), and how; all but serving is immutable."""
 
@@ -170,6 +176,12 @@ class ModelVersionSpec(ApiModel):
             (
                 "has(self.artifact) != has(self.training)",
                 "set exactly one of spec.artifact (prebuilt) and spec.training (train it)",
+            ),
+            (
+                "!has(self.artifact) || !has(self.serving) || self.serving.runtime != 'triton'"
+                " || self.artifact.uri.endsWith('/' + self.model + '/' + string(self.version)"
+                " + '/model.onnx')",
+                TRITON_LAYOUT,
             ),
             (
                 "self.model == oldSelf.model && self.version == oldSelf.version",
@@ -207,6 +219,12 @@ class ModelVersionSpec(ApiModel):
             raise ValueError(
                 "set exactly one of spec.artifact (prebuilt) and spec.training (train it)"
             )
+        if (
+            self.artifact is not None
+            and self.serving.runtime == Runtime.TRITON
+            and not self.artifact.uri.endswith(f"/{self.model}/{self.version}/model.onnx")
+        ):
+            raise ValueError(TRITON_LAYOUT)
         return self
 
 
