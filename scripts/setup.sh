@@ -28,6 +28,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+if ! command -v tmux >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing tmux (Debian package; the live view's terminal test drives it)"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends tmux >/dev/null
+  else
+    echo "==> tmux not installed and not root: the live view's terminal test will be skipped" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   python3 -m venv .venv

@@ -176,6 +176,7 @@ def _run(
             deadline=options.deadline,
             clock_zero=started,
             say=say,
+            snapshots=workdir / "experiments",
         )
         results, ticks = asyncio.run(_scenarios(runner, experiments, supervisor))
     timeline = timeline_path(options)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -43,6 +47,21 @@ log = structlog.get_logger(__name__)
 DISPLAY_P99 = MetricCheck(
     name="display-p99", kind=MetricKind.LATENCY, quantile=0.99, max=1e9, window="10s", min_samples=1
 )
+
+
+def event_record(event: EmitEvent, at: datetime) -> dict[str, Any]:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"type": event.type, "reason": event.reason, "message": event.message,
+            "firstTimestamp": stamp, "lastTimestamp": stamp}  # fmt: skip
+
+
+def write_snapshot(directory: Path, doc: dict[str, Any]) -> None:
+    """Replace DIR/NAME.json atomically (a reader never sees half a file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = doc["metadata"]["name"]
+    tmp = directory / f".{name}.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, directory / f"{name}.json")
 
 
 @dataclass
@@ -76,6 +95,7 @@ class Driver:
         on_tick: Callable[[Tick], None] = lambda tick: None,
         on_event: Callable[[EmitEvent], None] = lambda event: None,
         namespace: str = "default",
+        snapshots: Path | None = None,
     ) -> None:
         self.experiment = experiment
         self.name = str(experiment.metadata.get("name", "experiment"))
@@ -94,6 +114,10 @@ class Driver:
             candidate_version=candidate.version,
         )
         self._object = {"metadata": {"name": self.name, "namespace": namespace}}
+        # `modelrollout get experiment NAME --local DIR` reads these (one file per Experiment).
+        self.snapshots = snapshots
+        self.namespace = namespace
+        self._events: list[dict[str, Any]] = []
 
     async def run(self, deadline_seconds: float) -> Outcome:
         spec = self.experiment.spec
@@ -121,7 +145,10 @@ class Driver:
                         outcome.weights_applied.append(action.candidate_weight)
                 else:
                     self.on_event(action)
+                    self._events.append(event_record(action, now))
             outcome.status = decision.status
+            if self.snapshots is not None:
+                write_snapshot(self.snapshots, self.snapshot(decision.status))
             shown = observations
             if plan is not None and _needs_display_p99(self.experiment):
                 shown = [*observations, *await self._display_p99(plan, now)]
@@ -148,6 +175,17 @@ class Driver:
                 return outcome
             wait = decision.requeue_after if decision.requeue_after is not None else interval
             await asyncio.sleep(min(max(wait, 0.05), interval))
+
+    def snapshot(self, status: ExperimentStatus) -> dict[str, Any]:
+        """The Experiment as the cluster would show it: object, status, recent events."""
+        return {
+            "apiVersion": self.experiment.api_version,
+            "kind": "Experiment",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": self.experiment.spec.to_wire(),
+            "status": status.to_wire(),
+            "events": self._events[-20:],
+        }
 
     async def _display_p99(self, plan: ObservationPlan, now: datetime) -> list[MetricObservation]:
         display_plan = ObservationPlan(

@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ..api.v1alpha1 import Experiment
 from ..metrics import MetricsProvider
@@ -48,6 +49,7 @@ class ScenarioRunner:
     deadline: float  # seconds a scenario may take
     clock_zero: float  # time.monotonic() when the demo started
     say: Callable[[str], None] = print
+    snapshots: Path | None = None  # DIR for `modelrollout get experiment NAME --local DIR`
 
     async def close(self) -> None:
         await self.router.close()
@@ -85,6 +87,11 @@ class ScenarioRunner:
             f"== scenario {scenario.name}: {name}, v{baseline.version} -> v{candidate.version} "
             f"(expected: {scenario.expected})"
         )
+        if self.snapshots is not None:
+            self.say(
+                f"   live view: modelrollout get experiment {name} "
+                f"--local {self.snapshots.parent} --watch"
+            )
         # Today's state: the baseline answers everything before the experiment starts.
         await self.router.apply(
             {"metadata": {"name": name}}, spec, SetTraffic(candidate_weight=0), baseline, candidate
@@ -110,6 +117,7 @@ class ScenarioRunner:
             clock_zero=self.clock_zero,
             on_tick=self._printer(),
             on_event=self._on_event,
+            snapshots=self.snapshots,
         )
         try:
             outcome = await driver.run(self.deadline)
