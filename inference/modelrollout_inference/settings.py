@@ -27,7 +27,7 @@ class GatewaySettings(BaseSettings):
 
     # ConfigMap watch: in-cluster service account by default, or an explicit API URL.
     watch_configmaps: bool = False
-    namespace: str | None = None  # None: every namespace
+    namespace: str | None = None  # the only one watched; None: the pod's own, else default
     kube_api_url: str | None = None
     kube_token_file: Path | None = None
     kube_ca_file: Path | None = None
