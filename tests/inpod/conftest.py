@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.support.inpod.chart import RenderedChart, RenderError, find_helm, render
+from tests.support.inpod.chart import CHART, RenderedChart, RenderError, find_helm, render
 from tests.support.inpod.harness import RESTRICTED, Harness
 from tests.support.inpod.pods import can_launch
 from tests.support.kubernetes import register_resources
@@ -26,7 +27,9 @@ USER_NAMESPACE = "ml"  # where ModelVersions and Experiments live: Pod Security 
 
 def chart_values(scope: str = "cluster") -> list[str]:
     """Test values: the user's choices a platform engineer would make, never the spec itself."""
-    values = ["gateway.replicas=1", "feedback.store=memory"]
+    values = ["gateway.replicas=1"]
+    if "feedback" in yaml.safe_load((CHART / "values.yaml").read_text()):
+        values.append("feedback.store=memory")  # one gateway replica needs no shared store
     if scope == "namespace":
         values += ["rbac.scope=namespace", f"rbac.watchNamespaces={{{USER_NAMESPACE}}}"]
     return values
