@@ -9,6 +9,9 @@ EXIT_GATE_FAILED = 3
 EXIT_PARITY_FAILED = 4
 # Not in the contract's train codes: `fetch` refusing an artifact whose sha256 does not match.
 EXIT_INTEGRITY_FAILED = 5
+# Storage (S3) unreachable or failing with 5xx for longer than the retries inside the process:
+# the Job retries it (podFailurePolicy Ignore: it does not use up backoffLimit).
+EXIT_STORAGE_UNAVAILABLE = 6
 
 
 class TrainerError(Exception):
@@ -45,3 +48,9 @@ class StorageError(TrainerError):
     """A local path or S3 object could not be read or written."""
 
     exit_code = EXIT_OTHER
+
+
+class StorageUnavailable(StorageError):
+    """Storage stayed unreachable (or answered 5xx/throttling) through every retry: transient."""
+
+    exit_code = EXIT_STORAGE_UNAVAILABLE

@@ -12,17 +12,20 @@ import logging
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import IntegrityError, StorageError, UsageError
+from .errors import IntegrityError, StorageError, StorageUnavailable, UsageError
 
 log = logging.getLogger(__name__)
 
 SHA256_METADATA_KEY = "sha256"
 SHA256_SIDECAR_SUFFIX = ".sha256"
 _CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,67 @@ def sha256_file(path: Path) -> str:
 
 def s3_client() -> Any:
     import boto3  # deferred: boto3 is slow to import and only S3 paths need it
+    from botocore.config import Config
 
     endpoint = os.environ.get("S3_ENDPOINT_URL") or None
-    return boto3.client("s3", endpoint_url=endpoint)
+    # botocore's own retries stay short; `_retrying` waits out longer outages.
+    config = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=10)
+    return boto3.client("s3", endpoint_url=endpoint, config=config)
+
+
+#: S3 error codes that say "try again later", not "this request is wrong".
+_TRANSIENT_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
+     "ServiceUnavailable", "503", "500", "502", "504"}
+)  # fmt: skip
+
+
+def is_transient(error: BaseException) -> bool:
+    """An unreachable endpoint, a dropped connection, a timeout, 5xx or throttling."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, ConnectionError | HTTPClientError | TimeoutError | OSError):
+        return True
+    if isinstance(error, ClientError):
+        meta = error.response.get("ResponseMetadata", {})
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        return int(meta.get("HTTPStatusCode") or 0) >= 500 or code in _TRANSIENT_CODES
+    return False
+
+
+def retry_budget() -> float:
+    """Seconds a storage call keeps retrying (MODELROLLOUT_STORAGE_RETRY_SECONDS, default 120)."""
+    try:
+        return max(0.0, float(os.environ.get("MODELROLLOUT_STORAGE_RETRY_SECONDS", "120")))
+    except ValueError:
+        return 120.0
+
+
+def _retrying(what: str, call: Callable[[], T]) -> T:
+    """`call()`, retried with exponential back-off (0.5 s doubling, at most 10 s apart) while it
+    fails transiently, for `retry_budget()` seconds; then StorageUnavailable (its own exit
+    code, which the Job retries). A permanent error is raised at once, as it came."""
+    deadline = time.monotonic() + retry_budget()
+    delay = 0.5
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StorageUnavailable(
+                    f"{what}: storage unavailable after {attempt} attempts: {error}"
+                ) from error
+            log.warning(
+                "storage retry",
+                extra={"fields": {"what": what, "attempt": attempt, "error": str(error)}},
+            )
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 10.0)
+            attempt += 1
 
 
 def copy_atomically(source: Path, target: Path) -> None:
@@ -105,9 +166,15 @@ def upload_file(source: Path, uri: str, *, sha256: str | None = None, client: An
         extra["Metadata"] = {SHA256_METADATA_KEY: sha256}
         extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
     client = client or s3_client()
-    try:
+
+    def put() -> None:
         with source.open("rb") as body:
             client.put_object(Bucket=location.bucket, Key=location.key, Body=body, **extra)
+
+    try:
+        _retrying(f"upload to {uri}", put)
+    except StorageError:
+        raise
     except Exception as error:  # botocore raises many unrelated types
         raise StorageError(f"cannot upload to {uri}: {error}") from error
     log.info("uploaded", extra={"fields": {"uri": uri, "bytes": source.stat().st_size}})
@@ -132,7 +199,12 @@ def download_file(uri: str, target: Path, *, client: Any = None) -> None:
     location = parse_s3(uri)
     client = client or s3_client()
     try:
-        client.download_file(location.bucket, location.key, str(target))
+        _retrying(
+            f"download {uri}",
+            lambda: client.download_file(location.bucket, location.key, str(target)),
+        )
+    except StorageError:
+        raise
     except Exception as error:
         raise StorageError(f"cannot download {uri}: {error}") from error
 
@@ -143,7 +215,12 @@ def recorded_sha256(uri: str, *, client: Any = None) -> str | None:
         location = parse_s3(uri)
         client = client or s3_client()
         try:
-            head = client.head_object(Bucket=location.bucket, Key=location.key)
+            head = _retrying(
+                f"read {uri}",
+                lambda: client.head_object(Bucket=location.bucket, Key=location.key),
+            )
+        except StorageError:
+            raise
         except Exception as error:
             raise StorageError(f"cannot read {uri}: {error}") from error
         value = head.get("Metadata", {}).get(SHA256_METADATA_KEY)
@@ -153,6 +230,8 @@ def recorded_sha256(uri: str, *, client: Any = None) -> str | None:
         sidecar = Path(tmp) / "sidecar"
         try:
             download_file(uri + SHA256_SIDECAR_SUFFIX, sidecar, client=client)
+        except StorageUnavailable:
+            raise
         except StorageError:
             return None
         text = sidecar.read_text(encoding="utf-8").split()

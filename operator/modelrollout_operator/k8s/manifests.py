@@ -24,6 +24,10 @@ from .workloads import restricted_pod_spec
 # Trainer exit codes that retrying cannot fix (contracts.md §3): bad arguments or dataset,
 # acceptance gate failed, ONNX parity failed. The Job fails at once instead of backing off.
 NON_RETRIABLE_EXIT_CODES = (2, 3, 4)
+# Trainer exit codes for transient failures (contracts.md §3): storage unreachable through the
+# trainer's own retries. The pod is replaced without using up backoffLimit (the Job's
+# activeDeadlineSeconds still bounds the whole).
+RETRIABLE_EXIT_CODES = (6,)
 TERMINATION_LOG = "/dev/termination-log"
 
 
@@ -121,7 +125,15 @@ def training_job(
                             "operator": "In",
                             "values": list(NON_RETRIABLE_EXIT_CODES),
                         },
-                    }
+                    },
+                    {
+                        "action": "Ignore",
+                        "onExitCodes": {
+                            "containerName": "trainer",
+                            "operator": "In",
+                            "values": list(RETRIABLE_EXIT_CODES),
+                        },
+                    },
                 ]
             },
             "template": {

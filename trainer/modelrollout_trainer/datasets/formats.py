@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DatasetError, StorageError, UsageError
+from ..errors import DatasetError, StorageError, StorageUnavailable, UsageError
 from ..storage import download_file, is_s3, upload_file
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ def read_table(uri: str) -> pd.DataFrame:
             local = Path(tmp) / uri.rsplit("/", 1)[-1]
             try:
                 download_file(uri, local)
+            except StorageUnavailable:
+                raise  # transient: its own exit code, so the Job tries again
             except StorageError as error:
                 raise DatasetError(f"dataset not readable: {error}") from error
             frame = _read_local(local, fmt)
