@@ -118,7 +118,9 @@ class Pass:
 
     def roll_back(self, reason: str, why: str) -> None:
         """Candidate to 0 in one action; RolledBack (RollingBack is only ever transient)."""
-        message = f"rolled back at {self.where()}: {why}; candidate weight set to 0"
+        where = self.where()
+        place = where if where.startswith("after the promotion") else f"at {where}"
+        message = f"rolled back {place}: {why}; candidate weight set to 0"
         self.finish(ExperimentPhase.ROLLED_BACK, reason, message, weight=0, warning=True)
 
 

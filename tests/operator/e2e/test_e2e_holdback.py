@@ -135,7 +135,7 @@ async def test_a_regression_after_the_promotion_rolls_back_inside_the_holdback_w
             await wait_until(previous_at_100, 5, "the previous version at 100%", op)
         assert st["phase"] == "RolledBack" and st["weight"] == 0, st
         assert _when(st["finishedAt"]) < _when(st["holdback"]["endsAt"])  # inside the window
-        assert "after the promotion (scorer-v1 at 10%)" in st["message"]
+        assert "rolled back after the promotion (scorer-v1 at 10%)" in st["message"]
         failed = [r for r in st["analysis"] if r["verdict"] == "fail"]
         assert failed and failed[-1]["weight"] == 90
         assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Ready"
@@ -208,6 +208,15 @@ async def test_undo_restores_the_previous_version_at_100_with_one_command(
         env=env, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert again.returncode == 1 and "nothing to undo" in again.stderr
+    # The live view reads the same from the API: phase, weights, and the Undone event.
+    view = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "modelrollout_operator.cli", "get", "experiment", "oops", "-n", NS],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert view.returncode == 0, view.stderr
+    assert "Phase:      RolledBack" in view.stdout and "scorer-v1 100%, scorer-v2 0%" in view.stdout
+    assert "Undone: rolled back after the promotion (scorer-v1 at 5%)" in view.stdout, view.stdout
     print(f"undo: the command ran {command:.1f} s, then the previous version was at 100% "
           f"{took - command:.1f} s later")  # fmt: skip
 
@@ -244,3 +253,37 @@ async def test_a_clean_holdback_window_retires_the_previous_version(
     await wait_until(told, 10, "the end of the window's webhook call", op)
     assert _signed_kinds(receiver, "clean") == ["Started", "StepAdvanced", "Promoted",
                                                 "HoldbackEnded"]  # fmt: skip
+
+
+async def test_undo_within_the_scale_down_delay_of_a_plain_promotion_is_instant(
+    cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
+    start_operator: Any,
+) -> None:  # fmt: skip
+    op = await start_operator()
+    await create_versions(kube)
+    await _ready(kube, op)
+    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    async with traffic(gateway_metrics, lambda: 0.92):
+        await kube.create(EXPERIMENTS, NS, experiment(
+            "plain", steps=[50, 100], promotion={"scaleDownDelay": "2m"},
+        ))  # fmt: skip
+        st = await wait_until(lambda: _phase(kube, "plain", "Succeeded", "RolledBack"), 60,
+                              "the promotion", op)  # fmt: skip
+        assert st["phase"] == "Succeeded", st
+        await asyncio.sleep(2)  # finished, and still waiting: the previous version is kept
+        assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Ready"
+        assert await _routed(kube, "plain") == {"2": 100}
+        began = time.monotonic()
+        # The annotation `modelrollout undo` sets (kubectl annotate works the same).
+        await kube.patch(EXPERIMENTS, NS, "plain",
+                         {"metadata": {"annotations": {"modelrollout.dev/undo": "true"}}})  # fmt: skip
+
+        async def previous_at_100() -> bool:
+            return await _routed(kube, "plain") == {"1": 100}
+
+        await wait_until(previous_at_100, 10, "the previous version at 100%", op)
+        took = time.monotonic() - began
+    st = await status_of(kube, "plain")
+    assert st["phase"] == "RolledBack" and "within the scale-down delay" in st["message"]
+    assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Ready"
+    print(f"undo after a plain promotion: previous version at 100% in {took:.1f} s")

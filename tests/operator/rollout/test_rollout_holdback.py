@@ -71,7 +71,7 @@ def test_a_regression_after_the_promotion_rolls_back_to_the_previous_version() -
     back = next(d for d in trace.decisions if d.status.phase == ExperimentPhase.ROLLED_BACK)
     assert [t.candidate_weight for t in traffic(back)] == [0]
     assert any(e.type == "Warning" for e in events(back))
-    assert "after the promotion (scorer-v1 at 5%)" in final.message
+    assert "rolled back after the promotion (scorer-v1 at 5%)" in final.message
     assert not retire_due(final, trace.times[-1])
 
 
