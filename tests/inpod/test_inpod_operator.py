@@ -9,6 +9,7 @@ resource, a PodSecurity refusal naming the field).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -141,3 +142,31 @@ async def test_gateway_from_the_chart_watches_routing_tables_through_the_front(
 
     await eventually(watching, 30, "the gateway's ConfigMap list/watch", harness.describe)
     harness.assert_no_refusals("while the gateway started")
+
+
+async def test_operator_keeps_working_after_its_token_rotates_and_the_old_one_expires(
+    make_harness: MakeHarness, rendered: Rendered
+) -> None:
+    """A projected token rotates; after the old one's grace it is refused, and the operator's
+    next pass must authenticate with the new one (re-reading the file), not stop at 401."""
+    harness = await make_harness(rendered("cluster"))
+    await _operator_started(harness)
+    operator = harness.chart.service_account("operator")
+    harness.account(operator).rotate(grace=1.0)
+    await asyncio.sleep(1.5)  # the old token has expired
+    rotated_at = len(harness.records_of(operator))
+    async with harness.session() as http:
+        resp = await http.post(
+            f"{GROUP}/namespaces/{USER_NAMESPACE}/modelversions", json=model_version("v1")
+        )
+        assert resp.status in (200, 201), await resp.text()
+
+    def serving_created() -> bool:
+        return any(ns == USER_NAMESPACE for ns, _, _ in objects_of(harness.emulator, "deployments"))
+
+    await eventually(
+        serving_created, 60, "the operator's pass after its token rotated", harness.describe
+    )
+    assert len(harness.records_of(operator)) > rotated_at  # it went on as itself
+    others = [r for r in harness.refusals() if r.code != 401]
+    assert not others, others
