@@ -28,6 +28,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# The in-pod harness (tests/inpod) starts pods in mount namespaces: unshare, mount, setpriv.
+if ! command -v unshare >/dev/null 2>&1 || ! command -v setpriv >/dev/null 2>&1 \
+    || ! command -v mount >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing util-linux and mount (Debian packages; the in-pod harness)"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends util-linux mount >/dev/null
+  else
+    echo "==> unshare/setpriv/mount missing and not root: in-pod tests will be skipped" >&2
+  fi
+fi
+
 if ! command -v tmux >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     echo "==> installing tmux (Debian package; the live view's terminal test drives it)"
