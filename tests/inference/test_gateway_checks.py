@@ -6,10 +6,14 @@ from __future__ import annotations
 import string
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tritonclient.grpc import service_pb2
 
 from modelrollout_inference.backends.base import nonfinite_input, output_problem
+from modelrollout_inference.errors import BadRequest
+from modelrollout_inference.grpc.decoding import decode_model_infer_request
 from modelrollout_inference.protocol.ids import MAX_REQUEST_ID, is_valid_request_id
 from modelrollout_inference.tensors import InferenceRequest, TensorSpec
 
@@ -67,3 +71,17 @@ def test_a_non_finite_input_is_named(values: list[float]) -> None:
 def test_integer_inputs_are_never_non_finite() -> None:
     request = InferenceRequest("r", {"ids": np.asarray([[1, 2]], np.int64)})
     assert nonfinite_input(request) is None
+
+
+@pytest.mark.parametrize(
+    ("message_id", "metadata_id", "named"),
+    [("a\r\nb", None, "id"), ("", "x" * 129, "x-request-id metadata")],
+)
+def test_grpc_request_ids_follow_the_same_rule(
+    message_id: str, metadata_id: str | None, named: str
+) -> None:
+    message = service_pb2.ModelInferRequest(model_name="scorer", id=message_id)
+    tensor = message.inputs.add(name="features", datatype="FP32", shape=[1, 1])
+    tensor.contents.fp32_contents.append(0.5)
+    with pytest.raises(BadRequest, match=f"{named} .* is not a valid request id"):
+        decode_model_infer_request(message, metadata_id)
