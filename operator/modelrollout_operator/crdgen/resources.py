@@ -90,6 +90,14 @@ EXPERIMENT = Resource(
         _PHASE,
         Column("Step", "integer", ".status.currentStep", "Step being baked (1-based)."),
         Column("Weight", "integer", ".status.weight", "Candidate's share of traffic (%)."),
+        Column(
+            "Undo-Until",
+            "string",
+            ".status.holdback.endsAt",
+            "Until then `modelrollout undo` restores the previous version (holdback window or "
+            "scale-down delay).",
+            priority=1,
+        ),
         _AGE,
         Column("Message", "string", ".status.message", "What is happening and why.", priority=1),
     ),
