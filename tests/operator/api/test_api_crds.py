@@ -96,11 +96,14 @@ def test_crd_shape_and_printer_columns() -> None:
         assert "properties" in schema["properties"]["status"], "status has its full schema"
     columns = {c["name"]: c for c in exp["spec"]["versions"][0]["additionalPrinterColumns"]}
     assert list(columns) == [
-        "Model", "Baseline", "Candidate", "Strategy", "Phase", "Step", "Weight", "Age", "Message"
+        "Model", "Baseline", "Candidate", "Strategy", "Phase", "Step", "Weight", "Undo-Until",
+        "Age", "Message",
     ]  # fmt: skip
     assert columns["Step"]["jsonPath"] == ".status.currentStep"
     assert columns["Weight"]["jsonPath"] == ".status.weight"
     assert columns["Message"]["priority"] == 1
+    assert columns["Undo-Until"]["jsonPath"] == ".status.holdback.endsAt"
+    assert columns["Undo-Until"]["priority"] == 1  # -o wide
     mv_columns = mv["spec"]["versions"][0]["additionalPrinterColumns"]
     assert [c["name"] for c in mv_columns] == [
         "Model", "Version", "Runtime", "Phase", "Accuracy", "Age"
