@@ -159,6 +159,8 @@ class PodRun:
     waiting_reason: str = ""
     waiting_message: str = ""
     stand_in: str = ""  # "triton" when a Triton container is stood in
+    stage: int = 0  # index into init containers + [the main container]
+    init_done: list[dict[str, Any]] = field(default_factory=list)  # terminated states
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -167,9 +169,40 @@ class PodRun:
         return f"{self.namespace}/{self.name}"
 
     @property
-    def container(self) -> dict[str, Any]:
+    def inits(self) -> list[dict[str, Any]]:
+        return list(self.spec.get("initContainers") or [])
+
+    @property
+    def main(self) -> dict[str, Any]:
         containers: list[dict[str, Any]] = self.spec.get("containers") or [{}]
         return containers[0]
+
+    @property
+    def in_main(self) -> bool:
+        return self.stage >= len(self.inits)
+
+    @property
+    def container(self) -> dict[str, Any]:
+        """The container running (or to run) now: the init containers in order, then the main."""
+        return self.main if self.in_main else self.inits[self.stage]
+
+    def terminated_state(self) -> dict[str, Any]:
+        return {
+            "exitCode": self.exit_code,
+            "reason": "Completed" if self.exit_code == 0 else "Error",
+            "message": self.termination_message(),
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "containerID": f"local://{self.key}/{self.container.get('name')}",
+        }
+
+    def next_stage(self) -> None:
+        """An init container completed: record it, the next container runs."""
+        self.init_done.append({"name": self.container.get("name"), "ready": True,
+                               "restartCount": 0, "image": self.container.get("image", ""),
+                               "state": {"terminated": self.terminated_state()}})  # fmt: skip
+        self.stage += 1
+        self.proc, self.exit_code = None, None
 
     @property
     def running(self) -> bool:
@@ -276,7 +309,9 @@ class Kubelet:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
-        self._dir = tempfile.TemporaryDirectory(prefix="inpod-kubelet-")
+        # Outside /tmp: each pod gets its own /tmp (the image's), bound over the host's.
+        base = "/var/tmp" if os.path.isdir("/var/tmp") else None
+        self._dir = tempfile.TemporaryDirectory(prefix="inpod-kubelet-", dir=base)
         self._made_dirs: set[Path] = set()
 
     # -- API ------------------------------------------------------------------------------------
@@ -450,13 +485,14 @@ class Kubelet:
             raise PodConfigError(
                 "triton stand-in: no --model-repository/--load-model/version label"
             )
-        http = next(
-            (int(p["containerPort"]) for p in c.get("ports") or [] if p.get("name") == "http"),
-            8000,
-        )
+        ports = {p.get("name"): int(p["containerPort"]) for p in c.get("ports") or []}
+        http = int(args.get("--http-port") or ports.get("http", 8000))
         argv = [str(VENV_BIN / "modelrollout-gateway"), "serve", "--host", "0.0.0.0",
                 "--port", str(http), "--model", model, "--version", version,
                 "--artifact-uri", f"{repository}/{model}/{version}/model.onnx"]  # fmt: skip
+        grpc = args.get("--grpc-port") or ports.get("grpc")
+        if grpc:
+            argv += ["--grpc-port", str(grpc)]
         if sha256:
             argv += ["--artifact-sha256", sha256]
         return argv
@@ -584,6 +620,8 @@ class Kubelet:
         term.write_bytes(b"")
         term.chmod(0o666)
         (pod.dir / "dev").mkdir(exist_ok=True)
+        (pod.dir / "tmp").mkdir(exist_ok=True)
+        (pod.dir / "tmp").chmod(0o1777)
         term_path = pod.container.get("terminationMessagePath", "/dev/termination-log")
         for _, target, _ in mounts:
             self._ensure_mountpoint(Path(target))
@@ -657,18 +695,22 @@ class Kubelet:
         if pod.waiting_reason:
             state = {"waiting": {"reason": pod.waiting_reason, "message": pod.waiting_message}}
         elif pod.exit_code is not None and not pod.running:
-            state = {"terminated": {
-                "exitCode": pod.exit_code, "reason": "Completed" if pod.exit_code == 0 else "Error",
-                "message": pod.termination_message(), "startedAt": pod.started_at,
-                "finishedAt": pod.finished_at, "containerID": f"local://{pod.key}"}}  # fmt: skip
+            state = {"terminated": pod.terminated_state()}
             if pod.spec.get("restartPolicy", "Always") == "Never":
-                phase = "Succeeded" if pod.exit_code == 0 else "Failed"
+                phase = "Succeeded" if pod.exit_code == 0 and pod.in_main else "Failed"
             else:
-                phase = "Running"
+                phase = "Running" if pod.in_main else "Pending"
         elif pod.running:
-            state, phase = {"running": {"startedAt": pod.started_at}}, "Running"
+            state = {"running": {"startedAt": pod.started_at}}
+            phase = "Running" if pod.in_main else "Pending"
         else:
             state = {"waiting": {"reason": "ContainerCreating"}}
+        init_statuses = list(pod.init_done)
+        if not pod.in_main:
+            init_statuses.append({"name": c.get("name"), "image": c.get("image", ""),
+                                  "ready": False, "restartCount": pod.restarts, "state": state})  # fmt: skip
+            c = pod.main
+            state = {"waiting": {"reason": "PodInitializing"}}
         ready = "True" if pod.ready else "False"
         spec = {**pod.spec, "nodeName": "inpod"}
         return {
@@ -708,11 +750,12 @@ class Kubelet:
                         "name": c.get("name", "main"),
                         "image": c.get("image", ""),
                         "ready": pod.ready,
-                        "restartCount": pod.restarts,
+                        "restartCount": pod.restarts if pod.in_main else 0,
                         "state": state,
-                        "started": pod.running,
+                        "started": pod.running and pod.in_main,
                     }
                 ],
+                **({"initContainerStatuses": init_statuses} if pod.inits else {}),
             },
         }
 
@@ -783,6 +826,11 @@ class Kubelet:
                 await self._write_pod(pod, job)
                 continue
             if not self._reap(pod):
+                continue
+            if pod.exit_code == 0 and not pod.in_main:
+                pod.next_stage()
+                await self._launch(pod, job)
+                await self._write_pod(pod, job)
                 continue
             await asyncio.to_thread(self.network.detach, pod.key)
             await self._write_pod(pod, job)
@@ -902,9 +950,14 @@ class Kubelet:
             if pod.proc is None and now >= pod.restart_after:
                 await self._launch(pod, dep)
             elif pod.proc is not None and self._reap(pod):
-                # restartPolicy Always: restart after a (compressed) back-off.
+                if pod.exit_code == 0 and not pod.in_main:
+                    pod.next_stage()
+                    await self._launch(pod, dep)
+                    await self._write_pod(pod, dep)
+                    continue
+                # restartPolicy Always: the container restarts in its pod (same address) after
+                # a (compressed) back-off.
                 delay = self.backoff * (2 ** min(pod.restarts, 4))
-                await asyncio.to_thread(self.network.detach, pod.key)
                 await self._write_pod(pod, dep)
                 pod.proc, pod.restarts = None, pod.restarts + 1
                 pod.restart_after = now + delay
@@ -974,7 +1027,7 @@ class Kubelet:
                 await asyncio.sleep(self.probe_period)
 
     async def _probe(self, http: aiohttp.ClientSession, pod: PodRun) -> None:
-        if not pod.running:
+        if not pod.running or not pod.in_main:
             pod.ready = False
             return
         probe = pod.container.get("readinessProbe")
@@ -1086,6 +1139,9 @@ def _pod_script(
         f"/bin/mount --rbind {r}/dev /dev",
         f"/bin/mount --bind {q(hosts)} /etc/hosts",
     ]
+    own_tmp = all(path != "/tmp" for _, path, _ in mounts)
+    if own_tmp:  # the image's /tmp: empty, the pod's own, part of its root filesystem
+        lines.append(f"/bin/mount --bind {r}/tmp /tmp")
     src, target = termination
     lines += [
         f"mkdir -p $(dirname {q(target)}) && [ -e {q(target)} ] || : > {q(target)}",
@@ -1100,6 +1156,8 @@ def _pod_script(
             lines.append(f"/bin/mount -o remount,bind,ro {q(path)}")
     if readonly_root:
         lines.append("/bin/mount -o remount,bind,ro /")
+        if own_tmp:
+            lines.append("/bin/mount -o remount,bind,ro /tmp")
     groups = f"--groups {int(fs_group)}" if fs_group is not None else "--clear-groups"
     lines += [
         f"cd {q(workdir)}",

@@ -90,7 +90,8 @@ class PodNetwork:
         self._pods: dict[str, PodAddress] = {}
         self._free = list(range(2, 255))
         self._dir = tempfile.TemporaryDirectory(prefix="inpod-net-")
-        self._hosts: dict[str, tuple[Path, str, str]] = {}  # pod -> (file, name, namespace)
+        # pod -> (file, name, namespace, ip)
+        self._hosts: dict[str, tuple[Path, str, str, str]] = {}
         self._services: dict[tuple[str, str], list[str]] = {}
 
     # -- the bridge ---------------------------------------------------------------------------
@@ -183,15 +184,20 @@ class PodNetwork:
 
     # -- name resolution ------------------------------------------------------------------------
 
-    def hosts_file(self, pod: str) -> Path:
-        """The pod's /etc/hosts (bind-mount it); rewritten in place as Services change."""
-        address = self._pods[pod]
+    def hosts_file(self, pod: str, ip: str | None = None) -> Path:
+        """The pod's /etc/hosts (bind-mount it); rewritten in place as Services change.
+
+        `ip`: the address of a pod that runs outside this network (on the host's network).
+        """
         if pod not in self._hosts:
+            own = self._pods[pod].ip if pod in self._pods else ip
+            if own is None:
+                raise NetworkError(f"{pod} is not attached and no ip was given")
             namespace, _, name = pod.partition("/")
-            path = Path(self._dir.name) / f"{address.netns}.hosts"
-            path.write_text(hosts_content(address.ip, name, namespace, self._services))
+            path = Path(self._dir.name) / f"{namespace}_{name}.hosts"
+            path.write_text(hosts_content(own, name, namespace, self._services))
             path.chmod(0o644)
-            self._hosts[pod] = (path, name, namespace)
+            self._hosts[pod] = (path, name, namespace, own)
         return self._hosts[pod][0]
 
     def set_services(self, services: Mapping[tuple[str, str], Iterable[str]]) -> None:
@@ -200,11 +206,8 @@ class PodNetwork:
         if fresh == self._services:
             return
         self._services = fresh
-        for pod, (path, name, namespace) in list(self._hosts.items()):
-            address = self._pods.get(pod)
-            if address is None:
-                continue
-            text = hosts_content(address.ip, name, namespace, fresh)
+        for path, name, namespace, ip in list(self._hosts.values()):
+            text = hosts_content(ip, name, namespace, fresh)
             # In place (same inode): a bind mount keeps the inode it was made with.
             with path.open("r+") as handle:
                 handle.seek(0)
