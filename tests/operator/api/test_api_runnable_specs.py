@@ -71,6 +71,7 @@ def test_an_interval_below_one_second_is_refused_by_the_crd_and_the_models(inter
         {"kind": "accuracy", "maxDegradation": 5},
         {"kind": "accuracy", "maxDegradation": 1, "degradation": "relative"},
         {"kind": "errorRate", "maxDegradation": 1.5},
+        {"kind": "fallbackRate", "maxDegradation": 1, "degradation": "absolute"},
         {"kind": "custom", "query": "x", "higherIsBetter": True, "maxDegradation": 2,
          "degradation": "relative"},
     ],
@@ -86,6 +87,9 @@ def test_a_degradation_bound_that_can_never_fail_is_refused(metric: dict) -> Non
     [
         {"kind": "accuracy", "maxDegradation": 0.02},
         {"kind": "latency", "maxDegradation": 2, "degradation": "relative"},
+        # up to 2x the baseline's error rate: a relative margin on a failure rate can fail
+        {"kind": "errorRate", "maxDegradation": 1, "degradation": "relative"},
+        {"kind": "fallbackRate", "maxDegradation": 3, "degradation": "relative"},
         {"kind": "custom", "query": 'rate(x{v="{{version}}",m="{{ model }}"}[{{window}}])',
          "max": 1},
     ],

@@ -64,10 +64,14 @@ class MetricCheck(ApiModel):
                 "{{window}}",
             ),
             (
-                "!has(self.maxDegradation) || self.maxDegradation < 1.0 || !(self.kind in "
+                # absolute on a proportion, or relative where higher is better (accuracy, or a
+                # custom metric with higherIsBetter); a relative bound on a failure rate (up to
+                # 2x the baseline's error rate) can fail.
+                "!has(self.maxDegradation) || self.maxDegradation < 1.0 || !("
+                "((!has(self.degradation) || self.degradation == 'absolute') && self.kind in "
                 + str(list(PROPORTIONS))
-                + " || (has(self.degradation) && self.degradation == 'relative'"
-                " && has(self.higherIsBetter) && self.higherIsBetter))",
+                + ") || (has(self.degradation) && self.degradation == 'relative'"
+                " && (self.kind == 'accuracy' || (has(self.higherIsBetter) && self.higherIsBetter))))",
                 "maxDegradation must be below 1 for a proportion or a relative bound on a metric "
                 "where higher is better: a degradation of 1 or more can never fail",
             ),
@@ -121,11 +125,14 @@ class MetricCheck(ApiModel):
                 "custom query: the only variables are {{model}}, {{version}}, {{namespace}} "
                 "and {{window}}"
             )
-        relative_up = self.degradation == Degradation.RELATIVE and bool(self.higher_is_better)
+        absolute_proportion = (
+            self.degradation == Degradation.ABSOLUTE and self.kind.value in PROPORTIONS
+        )
+        relative_up = self.degradation == Degradation.RELATIVE and not self.lower_is_better
         if (
             self.max_degradation is not None
             and self.max_degradation >= 1
-            and (self.kind.value in PROPORTIONS or relative_up)
+            and (absolute_proportion or relative_up)
         ):
             raise ValueError(
                 "maxDegradation must be below 1 for a proportion or a relative bound on a "
