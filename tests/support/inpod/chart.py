@@ -93,15 +93,20 @@ class RenderedChart:
                 continue
             if role_name_part not in doc["metadata"]["name"]:
                 continue
+            rules: list[dict[str, Any]] = []
             for rule in doc.get("rules") or []:
-                if resource in (rule.get("resources") or []) and verb in (rule.get("verbs") or []):
-                    others = [r for r in rule["resources"] if r != resource]
-                    if others:  # split the rule: the other resources keep the verb
-                        doc["rules"].append({**rule, "resources": [resource]})
-                        rule["resources"] = others
-                        rule = doc["rules"][-1]
-                    rule["verbs"] = [v for v in rule["verbs"] if v != verb]
-                    removed = True
+                resources, verbs = rule.get("resources") or [], rule.get("verbs") or []
+                if resource not in resources or verb not in verbs:
+                    rules.append(rule)
+                    continue
+                removed = True
+                others = [r for r in resources if r != resource]
+                if others:  # the other resources keep every verb
+                    rules.append({**rule, "resources": others})
+                rest = [v for v in verbs if v != verb]
+                if rest:
+                    rules.append({**rule, "resources": [resource], "verbs": rest})
+            doc["rules"] = rules
         if not removed:
             raise LookupError(f"no role *{role_name_part}* grants {verb} on {resource}")
         return RenderedChart(tuple(documents), self.namespace)

@@ -236,8 +236,8 @@ class ApiFront:
         change = patches.parse_body(content_type, body)
         if isinstance(change, dict):
             self._check_version(info, current, change)
-        if crd is not None and crd.status_subresource and isinstance(change, dict):
-            change = _isolate_status(change, info.subresource == "status", content_type)
+        if crd is not None and crd.status_subresource:
+            change = _isolate_status(change, info.subresource == "status")
         if info.verb == "update":
             obj = change
         else:
@@ -389,10 +389,22 @@ class ApiFront:
         return self._kinds[key]
 
 
-def _isolate_status(change: dict[str, Any], to_status: bool, content_type: str) -> Any:
+def _isolate_status(change: Any, to_status: bool) -> Any:
     """The part of a write the API server keeps: only `status` on /status, never it elsewhere."""
-    if content_type.split(";")[0].strip() == patches.JSON_PATCH:
-        return change  # a list, not a dict: never reaches here
+
+    def is_status(path: str) -> bool:
+        return path == "/status" or path.startswith("/status/")
+
+    if isinstance(change, list):  # a JSON patch: its ops by path
+        return [
+            op
+            for op in change
+            if not isinstance(op, dict)
+            or op.get("op") == "test"
+            or is_status(str(op.get("path", ""))) == to_status
+        ]
+    if not isinstance(change, dict):
+        return change
     if to_status:
         return {"status": change["status"]} if "status" in change else {}
     return {k: v for k, v in change.items() if k != "status"}

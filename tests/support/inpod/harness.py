@@ -96,6 +96,8 @@ class Harness:
         self.account(ADMIN)
 
     async def stop(self) -> None:
+        for pod in self.pods:  # every pod's deletion at once, then wait for each
+            pod.terminate()
         for pod in self.pods:
             pod.stop(grace=5)
         if self.front is not None:

@@ -392,6 +392,11 @@ class PodProcess:
     def wait(self, timeout: float | None = None) -> int:
         return self.proc.wait(timeout=timeout)
 
+    def terminate(self) -> None:
+        """SIGTERM to the process group (a pod's deletion begins); `stop` waits for it."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM to the process group, SIGKILL after `grace` seconds (a pod's deletion)."""
         if self.proc.poll() is None:

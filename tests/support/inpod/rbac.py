@@ -40,7 +40,7 @@ DISCOVERY_RULE: Rule = {"nonResourceURLs": list(DISCOVERY_URLS), "verbs": ["get"
 
 
 def _matches(values: Sequence[str] | None, wanted: str) -> bool:
-    return bool(values) and ("*" in values or wanted in values)  # type: ignore[operator]
+    return values is not None and ("*" in values or wanted in values)
 
 
 def _resource_matches(rule: Rule, info: RequestInfo) -> bool:
@@ -136,7 +136,7 @@ def forbidden_message(account: ServiceAccount, info: RequestInfo) -> str:
     """kube-apiserver's wording of a denial (without the `... is forbidden:` prefix)."""
     user = account.username
     if not info.resource_request:
-        return f"User {user!r} cannot {info.verb} path {info.path!r}".replace("'", '"')
+        return f'User "{user}" cannot {info.verb} path "{info.path}"'
     what = f'User "{user}" cannot {info.verb} resource "{info.resource_and_subresource}"'
     what += f' in API group "{info.api_group}"'
     if info.namespace:
