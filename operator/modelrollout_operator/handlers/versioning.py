@@ -89,9 +89,21 @@ async def version_pass(services: Services, namespace: str, name: str) -> Version
         serving_facts = None
         if mv.spec.training is not None and (mv.status is None or mv.status.artifact is None):
             job = await kube.get(JOBS, namespace, job_name(name))
+            uid = (body.get("metadata") or {}).get("uid")
+            if job is not None and not owned_by(job, uid):
+                # The Job of an earlier ModelVersion of this name, deleted and recreated before
+                # its Job was collected: its result is not this version's. Delete it (only it,
+                # with its pods); the next pass creates this version's own.
+                log.info("modelversion.stale_job", name=name, namespace=namespace,
+                         job=job_name(name))  # fmt: skip
+                stale_uid = (job.get("metadata") or {}).get("uid")
+                await kube.delete(JOBS, namespace, job_name(name), uid=stale_uid,
+                                  propagation="Background")  # fmt: skip
+                job = None  # creating ours waits (409) until the old one is gone
             if job is not None:
+                job_uid = (job.get("metadata") or {}).get("uid")
                 pods = await kube.list(PODS, namespace, {"job-name": job_name(name)})
-                job_facts = _job_facts(job, pods)
+                job_facts = _job_facts(job, [p for p in pods if owned_by(p, job_uid)])
         deployment = await kube.get(DEPLOYMENTS, namespace, serving_name(name))
         if deployment is not None:
             serving_pods: list[dict[str, Any]] = []
@@ -102,6 +114,14 @@ async def version_pass(services: Services, namespace: str, name: str) -> Version
         step = advance_version(mv, job_facts, serving_facts, datetime.now(UTC))
         await _apply(services, body, mv, step)
         return step
+
+
+def owned_by(obj: dict[str, Any], uid: str | None) -> bool:
+    """Whether `obj` names the object with `uid` among its owners (no uid known: assume so)."""
+    if not uid:
+        return True
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(isinstance(r, dict) and r.get("uid") == uid for r in refs)
 
 
 def _known_status(raw: Any) -> dict[str, Any] | None:
@@ -150,7 +170,12 @@ async def _apply(
     new_status = step.status.to_wire()
     patch = status_patch(body.get("status"), new_status)
     if patch:
-        await kube.patch(MODELVERSIONS, namespace, name, {"status": patch}, subresource="status")
+        # Conditional on the version read: a concurrent writer makes it 409 (Conflict), and
+        # the next pass reads again and decides again.
+        await kube.patch(
+            MODELVERSIONS, namespace, name, {"status": patch}, subresource="status",
+            resource_version=meta.get("resourceVersion"),
+        )  # fmt: skip
     # Events and counters only after the status is written: a lost write repeats the pass,
     # and the phase change (hence the event) is then seen again only if it really happens.
     for action in step.actions:
@@ -181,6 +206,7 @@ async def retire(services: Services, namespace: str, name: str, reason: str) -> 
         name,
         {"status": {"phase": "Retired", "message": reason, "conditions": conditions}},
         subresource="status",
+        resource_version=(body.get("metadata") or {}).get("resourceVersion"),
     )
     await kube.event(body, "Normal", "Retired", reason)
 

@@ -34,7 +34,7 @@ class KubeError(Exception):
 
 
 class Conflict(KubeError):
-    """The object exists already (409)."""
+    """409: the object exists already, or it changed since the resourceVersion a write named."""
 
 
 @dataclass(frozen=True)
@@ -245,15 +245,38 @@ class KubeClient:
         patch: dict[str, Any],
         *,
         subresource: str | None = None,
+        resource_version: str | None = None,
     ) -> Any:
+        """Merge-patch; with `resource_version`, only if the object is still at that version
+        (optimistic concurrency: otherwise `Conflict`, and the caller re-reads and decides
+        again)."""
         path = res.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        if resource_version:
+            meta = {**(patch.get("metadata") or {}), "resourceVersion": resource_version}
+            patch = {**patch, "metadata": meta}
         return await self._request(
             "PATCH", path, body=patch, content_type="application/merge-patch+json"
         )
 
-    async def delete(self, res: Resource, namespace: str | None, name: str) -> None:
+    async def delete(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        uid: str | None = None,
+        propagation: str | None = None,
+    ) -> None:
+        """Delete (gone already is fine); `uid`: only that object, not one recreated under its
+        name; `propagation`: Background or Foreground deletes what it owns too."""
+        options: dict[str, Any] = {}
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        if propagation:
+            options["propagationPolicy"] = propagation
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", **options} if options else None
         try:
-            await self._request("DELETE", res.path(namespace, name))
+            await self._request("DELETE", res.path(namespace, name), body=body)
         except KubeError as exc:
             if exc.status != 404:
                 raise

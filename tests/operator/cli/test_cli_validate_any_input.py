@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 CANARY = yaml.safe_load((ROOT / "examples" / "experiment-canary.yaml").read_text())
 TRAINED = yaml.safe_load((ROOT / "examples" / "modelversion-trained.yaml").read_text())
 
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # files hold UTF-8
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)  # files hold UTF-8
 scalars = (
     st.none()
     | st.booleans()

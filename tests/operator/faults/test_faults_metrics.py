@@ -132,8 +132,12 @@ async def test_local_counters_that_are_not_numbers_are_no_data_with_the_reason()
         'modelrollout_requests_total{model="churn",version="1",code="200"} NaN\n'
         'modelrollout_requests_total{model="churn",version="2",code="200"} NaN\n'
     )
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=page)
+
     app = web.Application()
-    app.router.add_get("/metrics", lambda request: web.Response(text=page))
+    app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
