@@ -194,8 +194,12 @@ class PredictionLogWriter:
         if self._size >= self.max_bytes:
             try:
                 self._rotate()
-            except OSError as exc:  # written; the rotation is retried at the next write
-                self._fail(exc)
+            except OSError as exc:
+                # The records are written: the rotation is retried at the next write. Not an
+                # `error`: nothing would clear it until a record is written, and none would be
+                # (records are dropped while there is an error).
+                log.warning("prediction log rotation failed", error=str(exc))
+                self._close_fd()
         self._report_size()
         return True
 
