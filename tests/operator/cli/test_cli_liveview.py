@@ -195,3 +195,20 @@ def test_watch_in_a_terminal_redraws_in_place_until_the_promotion_ends(tmp_path:
     assert {"Progressing", "HoldingBack", "Succeeded"} <= seen, seen
     assert "Phase:      Succeeded" in final and "HoldbackEnded" in final
     print(final)
+
+
+KUBECTL = Path(__file__).resolve().parents[3] / ".tools" / "bin" / "kubectl"
+
+
+@pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl is not in .tools/bin (scripts/setup.sh)")
+def test_kubectl_runs_it_as_a_plugin(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, ROLLBACK[-1][1])
+    scripts = Path(sys.executable).parent  # where pip put the kubectl-modelrollout script
+    assert (scripts / "kubectl-modelrollout").exists()
+    env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
+    out = subprocess.run(
+        [str(KUBECTL), "modelrollout", "get", "experiment", "scorer-v3-canary", "--local",
+         str(tmp_path)], capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "Phase:      RolledBack" in out.stdout
