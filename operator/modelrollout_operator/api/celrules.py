@@ -153,7 +153,8 @@ def evaluate(obj: Any, schema: Schema, old: Any = None) -> list[RuleViolation]:
     them), and a rule such as "weights rise strictly" is quadratic in its list, so running it
     on 10,000 items would take minutes to repeat what the size error says.
     """
-    return list(_walk(obj, schema, old, "", old is not None, _oversized_ancestors(obj, schema)))
+    above, oversized = _oversized(obj, schema)
+    return list(_walk(obj, schema, old, "", old is not None, above, oversized))
 
 
 def _too_big(obj: Any, schema: Schema) -> bool:
@@ -166,9 +167,11 @@ def _too_big(obj: Any, schema: Schema) -> bool:
     return False
 
 
-def _oversized_ancestors(obj: Any, schema: Schema) -> frozenset[str]:
-    """Paths of the nodes at or above a value beyond its size limit (one pass over `obj`)."""
+def _oversized(obj: Any, schema: Schema) -> tuple[frozenset[str], frozenset[str]]:
+    """Paths at or above a value beyond its size limit, and those values' own paths (one pass
+    over `obj`)."""
     found: set[str] = set()
+    selves: set[str] = set()
     stack: list[tuple[Any, Schema, str, tuple[str, ...]]] = [(obj, schema, "", ())]
     while stack:
         node, sub, path, above = stack.pop()
@@ -177,6 +180,8 @@ def _oversized_ancestors(obj: Any, schema: Schema) -> frozenset[str]:
         if _too_big(node, sub):
             found.update(above)
             found.add(path)
+            selves.add(path)
+            continue  # what lies inside is refused with it
         if isinstance(node, dict):
             props = sub.get("properties", {})
             extra = sub.get("additionalProperties")
@@ -187,7 +192,7 @@ def _oversized_ancestors(obj: Any, schema: Schema) -> frozenset[str]:
         elif isinstance(node, list) and isinstance(sub.get("items"), dict):
             for i, value in enumerate(node):
                 stack.append((value, sub["items"], f"{path}[{i}]", (*above, path)))
-    return frozenset(found)
+    return frozenset(found), frozenset(selves)
 
 
 def _walk(
@@ -197,8 +202,9 @@ def _walk(
     path: str,
     update: bool,
     skip: frozenset[str] = frozenset(),
+    oversized: frozenset[str] = frozenset(),
 ) -> Iterator[RuleViolation]:
-    if obj is None:
+    if obj is None or path in oversized:
         return
     rules = [] if path in skip else schema.get("x-kubernetes-validations", [])
     for entry in rules:
@@ -216,11 +222,13 @@ def _walk(
         for key, value in obj.items():
             sub = props.get(key, extra if isinstance(extra, dict) else None)
             if sub is not None:
-                yield from _walk(value, sub, old_map.get(key), _join(path, str(key)), update, skip)
+                yield from _walk(
+                    value, sub, old_map.get(key), _join(path, str(key)), update, skip, oversized
+                )
     elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
         # Items of atomic lists have no old value to correlate with (as in Kubernetes).
         for i, value in enumerate(obj):
-            yield from _walk(value, schema["items"], None, f"{path}[{i}]", update, skip)
+            yield from _walk(value, schema["items"], None, f"{path}[{i}]", update, skip, oversized)
 
 
 def _check(
