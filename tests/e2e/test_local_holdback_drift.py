@@ -26,8 +26,10 @@ from modelrollout_operator.local.servers import find_prometheus, start_gateway, 
 from modelrollout_operator.local.supervising import Supervisor
 from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import PrometheusProvider
+from modelrollout_operator.notifying import Notifier
 from modelrollout_operator.rollout import EmitEvent, SetTraffic
 from modelrollout_operator.routing import VersionRef
+from tests.support.webhooks import WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
@@ -83,7 +85,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[tuple[Supervisor, Path, str]]:
         yield supervisor, repository, binary
 
 
-def _experiment() -> Experiment:
+def _experiment(hook: str) -> Experiment:
     return Experiment.model_validate(
         {
             "metadata": {"name": "scorer-v2-drift"},
@@ -94,6 +96,7 @@ def _experiment() -> Experiment:
                     {"weight": 100, "bake": "3s"}]}},
                 "routing": {"stickyBy": "x-user-id"},
                 "promotion": {"holdback": {"percent": 20, "duration": "90s"}},
+                "notify": {"webhooks": [{"url": hook, "format": "slack"}]},
                 "analysis": {
                     "interval": "1s", "failureLimit": 2, "alpha": 0.05,
                     "noData": {"policy": "hold", "after": "60s"},
@@ -113,7 +116,10 @@ async def test_drift_after_the_promotion_rolls_back_to_the_previous_version_in_t
     prometheus = start_prometheus(supervisor, binary, gateway.url, tmp_path)
     provider = PrometheusProvider(prometheus.url)
     router = AdminRouter(gateway.url, admin_token=gateway.admin_token)
-    experiment = _experiment()
+    receiver = WebhookReceiver()
+    await receiver.start()
+    notifier = Notifier()
+    experiment = _experiment(receiver.url)
     baseline = VersionRef(name="scorer-v1", version="1", ready=True)
     candidate = VersionRef(name="scorer-v2", version="2", ready=True)
     profile = LoadProfile(rate=120, feedback_delay=0.2)
@@ -130,7 +136,7 @@ async def test_drift_after_the_promotion_rolls_back_to_the_previous_version_in_t
 
     driver = Driver(experiment, baseline, candidate, provider, router,
                     clock_zero=time.monotonic(), on_event=on_event,
-                    snapshots=tmp_path / "experiments")  # fmt: skip
+                    snapshots=tmp_path / "experiments", notifier=notifier)  # fmt: skip
 
     async def drift() -> float:
         await promoted.wait()
@@ -147,7 +153,10 @@ async def test_drift_after_the_promotion_rolls_back_to_the_previous_version_in_t
         onset = await asyncio.wait_for(drifting, 5)
         back = time.monotonic()
         final = await router.weights("scorer", ("1", "2"))
+        assert await notifier.drain(10)
     finally:
+        await notifier.close()
+        await receiver.stop()
         drifting.cancel()
         await before.stop()
         await after.stop()
@@ -165,6 +174,11 @@ async def test_drift_after_the_promotion_rolls_back_to_the_previous_version_in_t
     assert failed.weight == 80 and acc.candidate is not None and acc.baseline is not None
     assert acc.candidate < 0.75 < 0.95 < acc.baseline, acc
     assert [e.reason for e in events][-2:] == ["Promoted", "AnalysisFailed"]
+    # Local mode notifies as the operator does (a Slack-compatible receiver here).
+    texts = [c.json()["text"] for c in receiver.calls]
+    assert [t.split("] ")[1].split(":")[0] for t in texts] == [
+        "Started", "StepAdvanced", "StepAdvanced", "Promoted", "AnalysisFailed", "RolledBack"
+    ], texts  # fmt: skip
     # The live view on the local snapshots tells the same story.
     body, recorded = read_local(tmp_path, "scorer-v2-drift")
     assert body is not None

@@ -28,7 +28,9 @@ from ..api.v1alpha1 import (
     MetricKind,
 )
 from ..metrics import MetricsProvider, Target
+from ..notifying import Notifier, notifications_for
 from ..rollout import (
+    Decision,
     EmitEvent,
     MetricObservation,
     ObservationPlan,
@@ -96,6 +98,7 @@ class Driver:
         on_event: Callable[[EmitEvent], None] = lambda event: None,
         namespace: str = "default",
         snapshots: Path | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.experiment = experiment
         self.name = str(experiment.metadata.get("name", "experiment"))
@@ -116,6 +119,7 @@ class Driver:
         self._object = {"metadata": {"name": self.name, "namespace": namespace}}
         # `modelrollout get experiment NAME --local DIR` reads these (one file per Experiment).
         self.snapshots = snapshots
+        self.notifier = notifier  # spec.notify's webhooks, as the operator sends them
         self.namespace = namespace
         self._events: list[dict[str, Any]] = []
 
@@ -146,6 +150,8 @@ class Driver:
                 else:
                     self.on_event(action)
                     self._events.append(event_record(action, now))
+            if self.notifier is not None:
+                self._notify(status, decision, now)
             outcome.status = decision.status
             if self.snapshots is not None:
                 write_snapshot(self.snapshots, self.snapshot(decision.status))
@@ -175,6 +181,16 @@ class Driver:
                 return outcome
             wait = decision.requeue_after if decision.requeue_after is not None else interval
             await asyncio.sleep(min(max(wait, 0.05), interval))
+
+    def _notify(self, old: ExperimentStatus, decision: Decision, now: datetime) -> None:
+        assert self.notifier is not None
+        events = [a for a in decision.actions if isinstance(a, EmitEvent)]
+        spec = self.experiment.spec
+        for notification in notifications_for(
+            name=self.name, namespace=self.namespace, spec=spec, old=old,
+            new=decision.status, events=events, now=now,
+        ):  # fmt: skip
+            self.notifier.submit(self.namespace, spec.notify, notification)
 
     def snapshot(self, status: ExperimentStatus) -> dict[str, Any]:
         """The Experiment as the cluster would show it: object, status, recent events."""
