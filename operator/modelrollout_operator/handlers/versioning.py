@@ -9,7 +9,13 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from ..api.v1alpha1 import ModelVersion, ModelVersionPhase, ModelVersionStatus
+from ..api.v1alpha1 import (
+    Condition,
+    ModelVersion,
+    ModelVersionPhase,
+    ModelVersionStatus,
+    set_condition,
+)
 from ..k8s.client import DEPLOYMENTS, JOBS, MODELVERSIONS, PODS, SERVICES, Conflict
 from ..k8s.lifecycle import (
     CountTraining,
@@ -73,7 +79,8 @@ def _serving_facts(
 
 
 async def version_pass(services: Services, namespace: str, name: str) -> VersionStep | None:
-    """Advance one ModelVersion; None when it is gone or its spec is invalid."""
+    """Advance one ModelVersion; None when it is gone (an invalid spec is reported and waited
+    on: its serving part may be fixed)."""
     kube = services.kube
     with services.metrics.reconcile_duration.labels("modelversion").time():
         body = await kube.get(MODELVERSIONS, namespace, name)
@@ -82,9 +89,11 @@ async def version_pass(services: Services, namespace: str, name: str) -> Version
         try:
             mv = ModelVersion.model_validate({**body, "status": _known_status(body.get("status"))})
         except ValidationError as exc:
-            log.warning("modelversion.invalid", name=name, namespace=namespace, error=str(exc))
-            await kube.event(body, "Warning", "InvalidSpec", str(exc))
-            return None
+            # Not the end of the daemon: the spec's mutable parts (serving) may be fixed.
+            return await _invalid(services, body, exc)
+        if mv.status is not None and any(c.type == "SpecValid" for c in mv.status.conditions):
+            # Fixed since it was reported invalid: the report goes.
+            mv.status.conditions = [c for c in mv.status.conditions if c.type != "SpecValid"]
         job_facts = None
         serving_facts = None
         if mv.spec.training is not None and (mv.status is None or mv.status.artifact is None):
@@ -114,6 +123,36 @@ async def version_pass(services: Services, namespace: str, name: str) -> Version
         step = advance_version(mv, job_facts, serving_facts, datetime.now(UTC))
         await _apply(services, body, mv, step)
         return step
+
+
+async def _invalid(services: Services, body: dict[str, Any], exc: ValidationError) -> VersionStep:
+    """SpecValid False in status (an event when it changes); the daemon keeps watching."""
+    meta = body["metadata"]
+    problems = "; ".join(
+        f"spec.{'.'.join(str(p) for p in e.get('loc', ()))}: "
+        f"{str(e.get('msg', '')).removeprefix('Value error, ')}"
+        for e in exc.errors()[:5]
+    )
+    message = f"invalid spec: {problems}"[:1000]
+    log.warning("modelversion.invalid", name=meta["name"], namespace=meta.get("namespace"),
+                error=message)  # fmt: skip
+    try:
+        status = ModelVersionStatus.model_validate(_known_status(body.get("status")) or {})
+    except ValidationError:
+        status = ModelVersionStatus()
+    old = next((c for c in status.conditions if c.type == "SpecValid"), None)
+    if old is None or old.status != "False" or old.message != message:
+        cond = Condition(type="SpecValid", status="False", reason="InvalidSpec", message=message,
+                         last_transition_time=datetime.now(UTC))  # fmt: skip
+        status = status.model_copy(update={"conditions": set_condition(status.conditions, cond)})
+        patch = status_patch(body.get("status"), status.to_wire())
+        if patch:
+            await services.kube.patch(
+                MODELVERSIONS, meta.get("namespace"), meta["name"], {"status": patch},
+                subresource="status", resource_version=meta.get("resourceVersion"),
+            )  # fmt: skip
+        await services.kube.event(body, "Warning", "InvalidSpec", message)
+    return VersionStep(status=status)
 
 
 def owned_by(obj: dict[str, Any], uid: str | None) -> bool:

@@ -111,3 +111,26 @@ async def test_a_modelversion_status_write_is_conditional_and_a_409_is_decided_a
     st = (api.get("modelversions", NS, NAME) or {}).get("status") or {}
     assert st["phase"] == "Training"
     assert len([j for j in api.of("jobs")]) == 1
+
+
+async def test_an_invalid_modelversion_is_reported_and_picked_up_once_fixed(
+    api: FaultyApi, prometheus: FakePrometheus, services: Services, clock: Clock
+) -> None:
+    body = trained_version(uid="uid-1")
+    body["spec"]["serving"] = {"runtime": "onnxruntime", "gpus": 1}  # gpus need triton
+    api.put("modelversions", NS, body)
+    for _ in range(3):
+        step = await version_pass(services, NS, NAME)
+        assert step is not None, "the daemon must keep watching an invalid ModelVersion"
+    st = (api.get("modelversions", NS, NAME) or {}).get("status") or {}
+    cond = next(c for c in st["conditions"] if c["type"] == "SpecValid")
+    assert cond["status"] == "False" and "gpus" in cond["message"]
+    assert len([e for e in api.of("events") if e.get("reason") == "InvalidSpec"]) == 1
+    fixed = api.get("modelversions", NS, NAME)
+    assert fixed is not None
+    fixed["spec"]["serving"] = {"runtime": "onnxruntime"}
+    api.put("modelversions", NS, fixed)
+    await version_pass(services, NS, NAME)
+    st = (api.get("modelversions", NS, NAME) or {}).get("status") or {}
+    assert st["phase"] == "Training"
+    assert not any(c["type"] == "SpecValid" for c in st["conditions"])
