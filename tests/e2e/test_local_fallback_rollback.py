@@ -179,7 +179,7 @@ async def test_a_candidate_failing_half_its_requests_behind_fallback_is_rolled_b
 
     # the clients never saw a failure: the baseline answered every failed request
     assert stats.failed == 0, stats
-    assert front.failed > 0 and front.failed * 2 in (front.infers, front.infers + 1)
+    assert front.failed > 0 and front.failed == front.infers // 2  # every second one
     # yet the candidate was rolled back, on its error rate, never past the first step
     assert status.phase == ExperimentPhase.ROLLED_BACK, status.message
     assert status.weight == 0 and outcome.weights_applied[-1] == 0
