@@ -65,7 +65,7 @@ def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_there_are_examples_and_schemas() -> None:
     assert EXAMPLES, "examples/ holds no manifests"
-    assert {kind for _, kind in _schemas()} == {"ModelVersion", "Experiment"}
+    assert {kind for _, kind in _schemas()} == {"ModelVersion", "Experiment", "Model"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))

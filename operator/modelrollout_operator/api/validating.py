@@ -18,13 +18,17 @@ from pydantic import BaseModel, ValidationError
 
 from . import celrules
 from .defaulting import apply_defaults, unknown_fields
-from .v1alpha1 import API_VERSION, GROUP, Experiment, ModelVersion
+from .v1alpha1 import API_VERSION, GROUP, Experiment, Model, ModelVersion
 
 Schema = dict[str, Any]
 Source = Literal["schema", "cel", "model", "object"]
 
 #: The kinds this API serves, and the model each is parsed with.
-MODELS: dict[str, type[BaseModel]] = {"ModelVersion": ModelVersion, "Experiment": Experiment}
+MODELS: dict[str, type[BaseModel]] = {
+    "ModelVersion": ModelVersion,
+    "Experiment": Experiment,
+    "Model": Model,
+}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The two custom resources: names, printer columns and their CustomResourceDefinitions."""
+"""The custom resources: names, printer columns and their CustomResourceDefinitions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..api.v1alpha1 import GROUP, VERSION, Experiment, ModelVersion
+from ..api.v1alpha1 import GROUP, VERSION, Experiment, Model, ModelVersion
 from .schemas import Schema, structural
 
 
@@ -103,7 +103,29 @@ EXPERIMENT = Resource(
     ),
 )
 
-RESOURCES: tuple[Resource, ...] = (MODELVERSION, EXPERIMENT)
+MODEL = Resource(
+    model=Model,
+    kind="Model",
+    plural="models",
+    # `mdl`: free in Argo Rollouts, KServe and Seldon (`model` alone would be the singular).
+    short_names=("mdl",),
+    description="A model as a whole: the line of its ModelVersions, retrained from its own "
+    "feedback on a trigger and rolled out version after version.",
+    columns=(
+        Column("In-Service", "integer", ".status.inServiceVersion", "The version serving now."),
+        _PHASE,
+        Column(
+            "Last-Trigger", "string", ".status.lastTrigger.reason", "Why the last training began."
+        ),
+        Column(
+            "Next-Trigger", "string", ".status.nextTrigger.reason", "What comes next.", priority=1
+        ),
+        _AGE,
+        Column("Message", "string", ".status.message", "What is happening and why.", priority=1),
+    ),
+)
+
+RESOURCES: tuple[Resource, ...] = (MODELVERSION, EXPERIMENT, MODEL)
 
 
 def resource_for(kind: str) -> Resource:

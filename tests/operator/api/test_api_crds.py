@@ -81,7 +81,7 @@ def test_bound_lint_finds_unbounded_strings_and_lists() -> None:
 
 
 def test_crd_shape_and_printer_columns() -> None:
-    mv, exp = (yaml.safe_load(crdgen.generate()[r.filename]) for r in crdgen.RESOURCES)
+    mv, exp, *_ = (yaml.safe_load(crdgen.generate()[r.filename]) for r in crdgen.RESOURCES)
     assert mv["metadata"]["name"] == "modelversions.modelrollout.dev"
     assert exp["metadata"]["name"] == "experiments.modelrollout.dev"
     assert mv["spec"]["names"]["shortNames"] == ["mv"]

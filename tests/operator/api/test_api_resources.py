@@ -31,7 +31,7 @@ def test_there_are_examples_of_every_kind_and_strategy() -> None:
     objects = [o for p in EXAMPLE_FILES for o in _objects(p)]
     kinds = {o["kind"] for o in objects}
     strategies = {o["spec"]["strategy"]["type"] for o in objects if o["kind"] == "Experiment"}
-    assert kinds == {"ModelVersion", "Experiment"}
+    assert kinds == {"ModelVersion", "Experiment", "Model"}
     assert strategies == {"canary", "abTest", "shadow"}
     names = {o["metadata"]["name"] for o in objects}
     assert {"scorer-v1", "scorer-v2", "scorer-v3", "scorer-v2-canary", "scorer-v3-canary"} <= names
@@ -232,7 +232,7 @@ def test_defaults_apply_before_rules_as_in_the_api_server() -> None:
 
 
 def test_identify_refuses_foreign_or_nameless_documents() -> None:
-    kind, problems = validating.identify({"apiVersion": "modelrollout.dev/v1", "kind": "Model"})
+    kind, problems = validating.identify({"apiVersion": "modelrollout.dev/v1", "kind": "Widget"})
     assert kind is None
     assert {p.path for p in problems} == {"apiVersion", "kind", "metadata.name"}
     assert validating.identify([1, 2])[1][0].message.startswith("not a mapping")

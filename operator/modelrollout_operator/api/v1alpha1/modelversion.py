@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -91,6 +92,27 @@ class TrainingResources(ApiModel):
     memory: Quantity = Field(default="2Gi", description="Memory request and limit, e.g. 4Gi.")
 
 
+class DatasetBuild(ApiModel):
+    """Build spec.training.dataset before training: the training Job's first step (the
+    trainer's dataset builder) joins a base dataset and the gateway's prediction log with its
+    feedback in a time window, deduplicated by request id, and writes it there."""
+
+    base: str | None = Field(
+        default=None, min_length=1, max_length=2048, description="Dataset every version keeps."
+    )
+    prediction_log: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="s3://bucket/prefix (or a directory) of the gateway's prediction-log files.",
+    )
+    since: datetime | None = Field(default=None, description="Only predictions from then on.")
+    until: datetime | None = Field(default=None, description="Only predictions before then.")
+    min_labelled_rows: int = Field(
+        default=1, ge=1, le=1_000_000_000, description="Fewer labelled log rows: the build fails."
+    )
+
+
 class Training(ApiModel):
     """How to produce this version's artifact: the operator runs it as a batch/v1 Job."""
 
@@ -114,6 +136,11 @@ class Training(ApiModel):
     deadline: Duration = Field(default="1h", description="activeDeadlineSeconds of the Job.")
     retries: int = Field(default=2, ge=0, le=10, description="backoffLimit of the Job.")
     acceptance: Acceptance = Field(default_factory=Acceptance)
+    build: DatasetBuild | None = Field(
+        default=None,
+        description="Build the dataset first (the Job's first step writes it to spec.training."
+        "dataset); set by a Model for the versions it trains.",
+    )
     credentials_secret: ObjectName | None = Field(
         default=None, description="Secret with AWS_* variables for the dataset and the repository."
     )
