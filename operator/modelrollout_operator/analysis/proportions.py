@@ -182,14 +182,14 @@ def evaluate_failure_rate(
             baseline_samples=base_t.trials,
             lower=relative.lower,
             upper=relative.upper,
-            message=f"{label(check)}: {text}",
+            message=f"{label(check)} {text}",
         )
     return MetricResult(
         metric=check.name,
         verdict=worst(verdicts),
         candidate=absolute.candidate if absolute is not None else None,
         candidate_samples=absolute.candidate_samples if absolute is not None else None,
-        message=f"{label(check)}: {text}",
+        message=f"{label(check)} {text}",
     )
 
 
