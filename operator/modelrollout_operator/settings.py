@@ -33,7 +33,7 @@ class WorkloadSettings(BaseModel):
     """How the pods the operator creates run (training Jobs, serving Deployments).
 
     The chart renders its `workloads` values as JSON into `MODELROLLOUT_WORKLOADS`. Whatever is
-    set here, the Pod Security "restricted" fields are enforced on top (k8s/workloads.py).
+    set here, the Pod Security "restricted" fields are enforced on top (resources/workloads.py).
     """
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")

@@ -20,7 +20,7 @@ from chart_helpers import ROOT, of_kind
 
 from conftest import Render
 from modelrollout_operator.k8s.client import CONFIGMAPS, HTTPROUTES, Resource
-from modelrollout_operator.k8s.manifests import owner_reference
+from modelrollout_operator.resources.manifests import owner_reference
 
 OPERATOR = ROOT / "operator" / "modelrollout_operator"
 # Not the operator process: the CLI's control verbs run with the user's own credentials, and

@@ -10,7 +10,7 @@ from chart_helpers import one
 
 from conftest import Render
 from modelrollout_operator.api.v1alpha1 import ModelVersionSpec
-from modelrollout_operator.k8s.manifests import serving_deployment
+from modelrollout_operator.resources.manifests import serving_deployment
 from modelrollout_operator.settings import OperatorSettings
 
 

@@ -17,8 +17,8 @@ from modelrollout_inference import cli as gateway_cli
 from modelrollout_inference.preparing import served_versions
 from modelrollout_inference.settings import GatewaySettings
 from modelrollout_operator.api.v1alpha1 import MetricCheck, MetricKind, ModelVersionSpec
-from modelrollout_operator.k8s.manifests import serving_deployment
 from modelrollout_operator.metrics.promql import queries_for
+from modelrollout_operator.resources.manifests import serving_deployment
 from modelrollout_trainer.repository import render_config
 from tests.inference.gateway_helpers import (
     FEATURES,

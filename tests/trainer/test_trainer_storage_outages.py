@@ -14,7 +14,7 @@ import boto3
 import pandas as pd
 import pytest
 
-from modelrollout_operator.k8s.manifests import NON_RETRIABLE_EXIT_CODES, RETRIABLE_EXIT_CODES
+from modelrollout_operator.resources.manifests import NON_RETRIABLE_EXIT_CODES, RETRIABLE_EXIT_CODES
 from modelrollout_trainer.cli import main
 from modelrollout_trainer.errors import EXIT_STORAGE_UNAVAILABLE, StorageUnavailable
 from modelrollout_trainer.storage import download_file, upload_file

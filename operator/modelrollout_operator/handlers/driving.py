@@ -40,8 +40,8 @@ from ..api.v1alpha1 import (
     set_condition,
 )
 from ..k8s.client import EVENTS, EXPERIMENTS, MODELVERSIONS, Conflict
-from ..k8s.naming import serving_name
 from ..metrics import metric_target
+from ..resources.naming import serving_name
 from ..rollout import desired_traffic, plan_observation, reconcile
 from ..rollout.holding import retire_due
 from ..rollout.model import EmitEvent, SetTraffic, World

@@ -17,7 +17,7 @@ from ..api.v1alpha1 import (
     set_condition,
 )
 from ..k8s.client import DEPLOYMENTS, JOBS, MODELVERSIONS, PODS, SERVICES, Conflict
-from ..k8s.lifecycle import (
+from ..resources.lifecycle import (
     CountTraining,
     CreateJob,
     EnsureServing,
@@ -29,8 +29,13 @@ from ..k8s.lifecycle import (
     advance_version,
     init_failure,
 )
-from ..k8s.manifests import serving_deployment, serving_selector, serving_service, training_job
-from ..k8s.naming import LABEL_MODELVERSION, job_name, serving_name
+from ..resources.manifests import (
+    serving_deployment,
+    serving_selector,
+    serving_service,
+    training_job,
+)
+from ..resources.naming import LABEL_MODELVERSION, job_name, serving_name
 from .services import Services
 from .statuses import status_patch
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from modelrollout_operator.k8s.naming import serving_name
+from modelrollout_operator.resources.naming import serving_name
 from modelrollout_operator.routing.gateway import ROUTING_KEY, ROUTING_LABEL, configmap_name
 from tests.operator.cluster.conftest import CLUSTER_MARKS, GROUP, VERSION, wait_for
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from modelrollout_operator.k8s.client import DEPLOYMENTS, MODELVERSIONS, KubeClient
-from modelrollout_operator.k8s.manifests import REPOSITORY_MOUNT, serving_selector
-from modelrollout_operator.k8s.naming import serving_name
+from modelrollout_operator.resources.manifests import REPOSITORY_MOUNT, serving_selector
+from modelrollout_operator.resources.naming import serving_name
 from tests.operator.e2e.conftest import wait_until
 from tests.operator.e2e.scenarios import NS, server_fields, status_of
 from tests.support.kubernetes import events_for

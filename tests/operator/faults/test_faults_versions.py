@@ -13,7 +13,7 @@ from faulty_api import FakePrometheus, FaultyApi
 from modelrollout_operator.handlers.services import Services
 from modelrollout_operator.handlers.versioning import version_pass
 from modelrollout_operator.k8s.client import Conflict
-from modelrollout_operator.k8s.naming import job_name
+from modelrollout_operator.resources.naming import job_name
 
 NAME = "churn-v3"
 RESULT = {

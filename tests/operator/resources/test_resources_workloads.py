@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelrollout_operator.api.v1alpha1 import ModelVersionSpec
-from modelrollout_operator.k8s.manifests import serving_deployment, training_job
-from modelrollout_operator.k8s.workloads import restricted_pod_spec
+from modelrollout_operator.resources.manifests import serving_deployment, training_job
+from modelrollout_operator.resources.workloads import restricted_pod_spec
 from modelrollout_operator.settings import OperatorSettings, WorkloadSettings
 from tests.support.inpod.podsecurity import pod_spec_of, violations
 

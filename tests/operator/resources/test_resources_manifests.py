@@ -9,14 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelrollout_operator.api.v1alpha1 import ModelVersionSpec
-from modelrollout_operator.k8s.manifests import (
+from modelrollout_operator.resources.manifests import (
     model_repository,
     serving_deployment,
     serving_service,
     trainer_args,
     training_job,
 )
-from modelrollout_operator.k8s.naming import job_name, serving_name
+from modelrollout_operator.resources.naming import job_name, serving_name
 
 SHA = "a" * 64
 

@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 from modelrollout_inference.cli import main as gateway_main
 from modelrollout_operator.api.v1alpha1 import ModelVersion, ModelVersionPhase
 from modelrollout_operator.handlers.versioning import _serving_facts
-from modelrollout_operator.k8s.lifecycle import (
+from modelrollout_operator.resources.lifecycle import (
     INIT_REFUSED_EXIT_CODES,
     ServingFacts,
     VersionEvent,
     advance_version,
     init_failure,
 )
-from modelrollout_operator.k8s.manifests import REPOSITORY_MOUNT, serving_deployment
+from modelrollout_operator.resources.manifests import REPOSITORY_MOUNT, serving_deployment
 from tests.support.inpod.podsecurity import violations
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -77,7 +77,7 @@ def training_job(
 ) -> dict[str, Any]:
     """The batch/v1 Job that trains this version; its Pod reports through the termination log.
 
-    The pod runs under Pod Security "restricted" (k8s/workloads.py) as
+    The pod runs under Pod Security "restricted" (resources/workloads.py) as
     `spec.training.serviceAccountName` when given (its data access), else with no API token.
     """
     training = spec.training

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelrollout_operator.api.v1alpha1 import ModelVersion, ModelVersionPhase
-from modelrollout_operator.k8s.lifecycle import (
+from modelrollout_operator.resources.lifecycle import (
     CountTraining,
     CreateJob,
     EnsureServing,
@@ -20,7 +20,7 @@ from modelrollout_operator.k8s.lifecycle import (
     VersionEvent,
     advance_version,
 )
-from modelrollout_operator.k8s.training import gate_failures, parse_trainer_result
+from modelrollout_operator.resources.training import gate_failures, parse_trainer_result
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SHA = "b" * 64
@@ -122,7 +122,7 @@ def test_retired_versions_scale_to_zero() -> None:
 def test_trainer_result_errors_are_clear() -> None:
     import pytest
 
-    from modelrollout_operator.k8s.training import TrainerResultError
+    from modelrollout_operator.resources.training import TrainerResultError
 
     with pytest.raises(TrainerResultError, match="not JSON"):
         parse_trainer_result("Traceback: boom")
