@@ -63,11 +63,11 @@ def pods_allowed() -> None:
 @pytest.fixture()
 async def make_harness(
     kmock: Any, tmp_path: Path
-) -> AsyncIterator[Callable[[RenderedChart], Awaitable[Harness]]]:
+) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
     """Start a harness around a rendered chart (one per test); torn down after the test."""
     started: list[Harness] = []
 
-    async def make(chart: RenderedChart) -> Harness:
+    async def make(chart: RenderedChart, front_host: str = "127.0.0.1") -> Harness:
         assert not started, "one harness per test (one emulator)"
         register_resources(kmock)
         harness = Harness(
@@ -75,6 +75,7 @@ async def make_harness(
             chart=chart,
             workdir=tmp_path,
             namespaces={RELEASE_NAMESPACE: {}, USER_NAMESPACE: dict(RESTRICTED)},
+            front_host=front_host,
         )
         await harness.start()
         started.append(harness)

@@ -22,7 +22,7 @@ from tests.support.kubernetes import objects_of
 from .conftest import USER_NAMESPACE, eventually
 from .test_inpod_front import GROUP, model_version
 
-MakeHarness = Callable[[RenderedChart], Awaitable[Harness]]
+MakeHarness = Callable[..., Awaitable[Harness]]
 Rendered = Callable[[str], RenderedChart]
 
 pytestmark = pytest.mark.usefixtures("pods_allowed")
@@ -170,3 +170,30 @@ async def test_operator_keeps_working_after_its_token_rotates_and_the_old_one_ex
     assert len(harness.records_of(operator)) > rotated_at  # it went on as itself
     others = [r for r in harness.refusals() if r.code != 401]
     assert not others, others
+
+
+async def test_operator_and_gateway_reach_an_ipv6_api_server(
+    make_harness: MakeHarness, rendered: Rendered
+) -> None:
+    """KUBERNETES_SERVICE_HOST=::1: the API URL needs brackets (https://[::1]:port)."""
+    harness = await make_harness(rendered("cluster"), front_host="::1")
+    await _operator_started(harness)
+    await _version_pass(harness, "v1")
+    pod = harness.launch("gateway")
+    spec = harness.chart.deployment("gateway")["spec"]["template"]["spec"]["containers"][0]
+    port = next(p["containerPort"] for p in spec["ports"] if p["name"] == "http")
+    await eventually(
+        lambda: _ready(f"http://{pod.pod_ip}:{port}/v2/health/ready"),
+        60,
+        "the gateway's readiness",
+        harness.describe,
+    )
+    gateway = harness.chart.service_account("gateway")
+
+    def watching() -> bool:
+        return any(
+            r.resource == "configmaps" and r.code == 200 for r in harness.records_of(gateway)
+        )
+
+    await eventually(watching, 30, "the gateway's ConfigMap reads over IPv6", harness.describe)
+    harness.assert_no_refusals("with the API at [::1]")

@@ -90,7 +90,7 @@ def _status_response(code: int, reason: str, message: str, **details: Any) -> we
 
 @dataclass
 class ApiFront:
-    """The front; `start()` binds 127.0.0.1 on a free port, `stop()` closes everything."""
+    """The front; `start()` binds `host` (127.0.0.1, or ::1) on a free port, `stop()` closes it."""
 
     backend_url: str
     tls: ClusterTLS
@@ -133,7 +133,8 @@ class ApiFront:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
         await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         self._port = int(sock.getsockname()[1])
@@ -283,36 +284,42 @@ class ApiFront:
     async def _proxy(
         self, request: web.Request, account: ServiceAccount, info: RequestInfo, body: bytes
     ) -> web.StreamResponse:
-        assert self._session is not None
+        if self._session is None or self._session.closed:
+            return _status_response(503, "ServiceUnavailable", "the API front is stopping")
         headers = {
             k: request.headers[k] for k in _FORWARDED_REQUEST_HEADERS if k in request.headers
         }
         if id(request) in self._content_types:
             headers["Content-Type"] = self._content_types.pop(id(request))
-        async with self._session.request(
-            request.method,
-            request.path,
-            params=request.query,
-            data=body or None,
-            headers=headers,
-        ) as upstream:
-            self._record(account.username, info, upstream.status)
-            response = web.StreamResponse(status=upstream.status)
-            for name in _FORWARDED_RESPONSE_HEADERS:
-                if name in upstream.headers:
-                    response.headers[name] = upstream.headers[name]
-            if info.verb == "watch":
-                response.enable_chunked_encoding()
-            await response.prepare(request)
-            # Chunk by chunk as they come: a watch stream is one long response.
-            try:
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
-                await response.write_eof()
-            except (ConnectionResetError, aiohttp.ClientError):
-                pass  # the client went away (a watcher stopped), or the front is stopping
-
-            return response
+        try:
+            async with self._session.request(
+                request.method,
+                request.path,
+                params=request.query,
+                data=body or None,
+                headers=headers,
+            ) as upstream:
+                self._record(account.username, info, upstream.status)
+                response = web.StreamResponse(status=upstream.status)
+                for name in _FORWARDED_RESPONSE_HEADERS:
+                    if name in upstream.headers:
+                        response.headers[name] = upstream.headers[name]
+                if info.verb == "watch":
+                    response.enable_chunked_encoding()
+                await response.prepare(request)
+                # Chunk by chunk as they come: a watch stream is one long response.
+                try:
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                    await response.write_eof()
+                except (ConnectionResetError, aiohttp.ClientError):
+                    pass  # the client went away (a watcher stopped), or the front is stopping
+                return response
+        except aiohttp.ClientConnectionError as exc:  # the emulator is gone (teardown)
+            self._record(account.username, info, 503, str(exc))
+            return _status_response(
+                503, "ServiceUnavailable", f"the emulator is unreachable: {exc}"
+            )
 
     # --- namespaces, from the front's own table ------------------------------------------
 

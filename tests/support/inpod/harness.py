@@ -73,6 +73,8 @@ class Harness:
     pods: list[PodProcess] = field(default_factory=list)
     accounts: dict[ServiceAccount, ServiceAccountFiles] = field(default_factory=dict)
     front: ApiFront | None = None
+    #: Where the front listens: the pods' KUBERNETES_SERVICE_HOST (`::1` for an IPv6 cluster).
+    front_host: str = "127.0.0.1"
 
     async def start(self) -> None:
         self.namespaces.setdefault(self.chart.namespace, {})
@@ -88,6 +90,7 @@ class Harness:
             authorizer=Authorizer([*self.chart.rbac(), *ADMIN_RBAC]),
             custom_resources=load_crds(CRDS),
             namespaces=self.namespaces,
+            host=self.front_host,
         )
         await self.front.start()
         for doc in self.chart.of_kind("ServiceAccount"):

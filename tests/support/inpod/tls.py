@@ -18,6 +18,7 @@ class ClusterTLS:
 
     hosts: tuple[str, ...] = (
         "127.0.0.1",
+        "::1",
         "localhost",
         "kubernetes",
         "kubernetes.default",
