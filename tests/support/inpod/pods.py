@@ -19,6 +19,11 @@
   the pod IP for a wildcard bind (podnet/sitecustomize.py), as a pod's own network namespace
   would confine it. Service links (`<SVC>_SERVICE_HOST` of other Services) are not injected.
 
+The harness's own additions to a pod's environment: PYTHONPATH (podnet/, then the test
+process's PYTHONPATH, so a run against another checkout runs that checkout's code; paths under
+/tmp are hidden in pods that mount an emptyDir at /tmp, so keep such checkouts elsewhere, e.g.
+/var/tmp) and INPOD_POD_IP.
+
 Needs root (mount namespaces, bind mounts, changing user): `can_launch()` says why not.
 """
 
