@@ -12,6 +12,7 @@ import yaml
 
 from modelrollout_inference import cli as gateway_cli
 from modelrollout_operator.api.v1alpha1 import ModelVersion, Runtime
+from modelrollout_operator.local.manifests import trainer_argv
 from modelrollout_operator.resources.manifests import serving_deployment, training_job
 from modelrollout_operator.resources.training import parse_trainer_result
 from modelrollout_trainer import cli as trainer_cli
@@ -44,6 +45,35 @@ def test_training_job_args_parse_with_the_trainer(doc: dict[str, Any]) -> None:
     args = trainer_cli.build_parser().parse_args(container["args"])
     assert args.command == "train"
     assert args.model == mv.spec.model and int(args.version) == mv.spec.version
+
+
+def _parsed(args: list[str]) -> dict[str, Any]:
+    parsed = vars(trainer_cli.build_parser().parse_args(args))
+    assert parsed["command"] == "train"
+    return parsed
+
+
+@pytest.mark.parametrize("doc", _modelversions(trained=True), ids=lambda d: d["metadata"]["name"])
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_local_mode_trains_with_the_jobs_command_line(doc: dict[str, Any], gpus: int) -> None:
+    """Local mode's trainer arguments parse with the trainer and say what the Job's say, the
+    dataset and the output (local copies) apart: one builder, one --device rule."""
+    mv = ModelVersion.model_validate(doc)
+    assert mv.spec.training is not None
+    training = mv.spec.training.model_copy(
+        update={"resources": mv.spec.training.resources.model_copy(update={"gpus": gpus})}
+    )
+    mv = mv.model_copy(update={"spec": mv.spec.model_copy(update={"training": training})})
+    job = training_job(_owner(doc), mv.spec)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    in_job = _parsed(container["args"])
+    local = _parsed(trainer_argv(mv, Path("/w/data.csv"), Path("/w/models")))
+    assert (local["dataset"], local["output"]) == ("/w/data.csv", "/w/models")
+    assert (in_job["dataset"], in_job["output"]) == (training.dataset, training.output)
+    for key in ("dataset", "output"):
+        del local[key], in_job[key]
+    assert local == in_job
+    assert in_job["device"] == ("cuda" if gpus else "cpu")
 
 
 @pytest.mark.parametrize("doc", _modelversions(), ids=lambda d: d["metadata"]["name"])

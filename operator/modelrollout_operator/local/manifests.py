@@ -23,6 +23,7 @@ from ..api.v1alpha1 import (
     format_duration,
     parse_duration,
 )
+from ..resources.training import trainer_args
 
 
 class ManifestError(ValueError):
@@ -119,8 +120,8 @@ def local_dataset_path(uri: str, data_dir: Path) -> Path:
 
 
 def trainer_argv(version: ModelVersion, dataset: Path, repository: Path) -> list[str]:
-    """The `modelrollout-trainer train` arguments for a ModelVersion's spec.training, exactly
-    as the operator's Job would pass them, with the output redirected to a local repository."""
+    """The `modelrollout-trainer train` arguments for a ModelVersion's spec.training: the
+    operator's Job's own (one builder), the dataset and output redirected to local paths."""
     spec = version.spec
     training = spec.training
     if training is None:
@@ -128,28 +129,7 @@ def trainer_argv(version: ModelVersion, dataset: Path, repository: Path) -> list
             f"ModelVersion/{version.metadata.get('name')} has no spec.training: local mode "
             "trains every version it serves"
         )
-    hp = training.hyperparameters
-    argv = [
-        "train",
-        "--dataset", str(dataset),
-        "--model", spec.model,
-        "--version", str(spec.version),
-        "--output", str(repository),
-        "--task", training.task.value,
-        "--label-column", training.label_column,
-        "--epochs", str(hp.epochs),
-        "--batch-size", str(hp.batch_size),
-        "--learning-rate", repr(hp.learning_rate),
-        "--hidden", ",".join(str(w) for w in hp.hidden),
-        "--patience", str(hp.patience),
-        "--seed", str(hp.seed),
-        "--device", "cpu" if training.resources.gpus == 0 else "auto",
-    ]  # fmt: skip
-    if training.acceptance.min_accuracy is not None:
-        argv += ["--min-accuracy", repr(training.acceptance.min_accuracy)]
-    if training.acceptance.min_roc_auc is not None:
-        argv += ["--min-roc-auc", repr(training.acceptance.min_roc_auc)]
-    return argv
+    return trainer_args(spec, training, dataset=str(dataset), output=str(repository))
 
 
 def _scaled(duration: str, factor: float, floor: float) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.v1alpha1 import ModelVersionSpec, Runtime, Training, parse_duration
+from ..api.v1alpha1 import ModelVersionSpec, Runtime, parse_duration
 from ..settings import WorkloadSettings
 from .naming import (
     GRPC_PORT,
@@ -19,6 +19,7 @@ from .naming import (
     serving_name,
     version_labels,
 )
+from .training import trainer_args
 from .workloads import restricted_pod_spec
 
 # Trainer exit codes that retrying cannot fix (contracts.md §3): bad arguments or dataset,
@@ -44,32 +45,6 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     if meta.get("uid"):
         ref["uid"] = meta["uid"]
     return ref
-
-
-def trainer_args(spec: ModelVersionSpec, training: Training) -> list[str]:
-    """The trainer's command line (contracts.md §3) from spec.training."""
-    hp = training.hyperparameters
-    args = [
-        "train",
-        "--dataset", training.dataset,
-        "--model", spec.model,
-        "--version", str(spec.version),
-        "--output", training.output,
-        "--task", training.task.value,
-        "--label-column", training.label_column,
-        "--epochs", str(hp.epochs),
-        "--batch-size", str(hp.batch_size),
-        "--learning-rate", repr(hp.learning_rate),
-        "--hidden", ",".join(str(h) for h in hp.hidden),
-        "--patience", str(hp.patience),
-        "--seed", str(hp.seed),
-        "--device", "cuda" if training.resources.gpus > 0 else "cpu",
-    ]  # fmt: skip
-    if training.acceptance.min_accuracy is not None:
-        args += ["--min-accuracy", repr(training.acceptance.min_accuracy)]
-    if training.acceptance.min_roc_auc is not None:
-        args += ["--min-roc-auc", repr(training.acceptance.min_roc_auc)]
-    return args
 
 
 def training_job(

@@ -1,11 +1,52 @@
-"""The trainer's result (contracts.md §3) read from a Pod's termination message, and the gate."""
+"""The trainer's command line (contracts.md §3) built from spec.training, its result read from a
+Pod's termination message, and the gate."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from ..api.v1alpha1 import Acceptance
+from ..api.v1alpha1 import Acceptance, ModelVersionSpec, Training
+
+
+def trainer_device(training: Training) -> str:
+    """`--device`: a version that asks for GPUs trains on CUDA (the trainer refuses to start
+    without one rather than silently training on CPU), any other on CPU."""
+    return "cuda" if training.resources.gpus > 0 else "cpu"
+
+
+def trainer_args(
+    spec: ModelVersionSpec,
+    training: Training,
+    *,
+    dataset: str | None = None,
+    output: str | None = None,
+) -> list[str]:
+    """`modelrollout-trainer` arguments for spec.training: the one builder behind the training
+    Job and local mode. Local mode passes `dataset` and `output` (its local copy of the dataset,
+    its local repository); the Job uses spec.training's URIs as they are."""
+    hp = training.hyperparameters
+    args = [
+        "train",
+        "--dataset", training.dataset if dataset is None else dataset,
+        "--model", spec.model,
+        "--version", str(spec.version),
+        "--output", training.output if output is None else output,
+        "--task", training.task.value,
+        "--label-column", training.label_column,
+        "--epochs", str(hp.epochs),
+        "--batch-size", str(hp.batch_size),
+        "--learning-rate", repr(hp.learning_rate),
+        "--hidden", ",".join(str(h) for h in hp.hidden),
+        "--patience", str(hp.patience),
+        "--seed", str(hp.seed),
+        "--device", trainer_device(training),
+    ]  # fmt: skip
+    if training.acceptance.min_accuracy is not None:
+        args += ["--min-accuracy", repr(training.acceptance.min_accuracy)]
+    if training.acceptance.min_roc_auc is not None:
+        args += ["--min-roc-auc", repr(training.acceptance.min_roc_auc)]
+    return args
 
 
 class TrainerResultError(ValueError):

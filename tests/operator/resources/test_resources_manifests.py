@@ -13,10 +13,10 @@ from modelrollout_operator.resources.manifests import (
     model_repository,
     serving_deployment,
     serving_service,
-    trainer_args,
     training_job,
 )
 from modelrollout_operator.resources.naming import job_name, serving_name
+from modelrollout_operator.resources.training import trainer_args
 
 SHA = "a" * 64
 
