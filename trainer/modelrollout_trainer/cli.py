@@ -94,7 +94,7 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         required=True,
         action="append",
         dest="logs",
-        help="a prediction-log directory or .jsonl file (repeatable)",
+        help="a prediction-log directory, .jsonl file or s3:// prefix (repeatable)",
     )
     p.add_argument("--model", required=True)
     p.add_argument(
@@ -113,6 +113,20 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--include-unlabelled",
         action="store_true",
         help="keep rows with no feedback yet (empty label)",
+    )
+    p.add_argument("--base", help="a dataset prepended to the log's rows (same columns)")
+    p.add_argument("--since", help="only predictions made from this RFC 3339 time on")
+    p.add_argument("--until", help="only predictions made before this RFC 3339 time")
+    p.add_argument(
+        "--min-labelled",
+        type=int,
+        default=0,
+        help="fail (exit 2) with fewer labelled rows from the log",
+    )
+    p.add_argument(
+        "--termination-log",
+        default=str(commands.TERMINATION_LOG),
+        help="the result is written there too when it exists (Kubernetes)",
     )
     p.set_defaults(handler=commands.run_build)
 

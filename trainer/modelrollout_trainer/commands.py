@@ -108,28 +108,70 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from .datasets.building import BuildStats, join_records, log_files, read_records, to_frame
-    from .datasets.formats import detect_format, write_table
+    import pandas as pd
+
+    from .datasets.building import (
+        BuildStats,
+        fetch_logs,
+        join_records,
+        log_files,
+        parse_time,
+        read_records,
+        to_frame,
+    )
+    from .datasets.formats import detect_format, read_table, write_table
     from .errors import DatasetError
 
+    termination_log = Path(args.termination_log) if args.termination_log else None
     try:
         detect_format(args.output)
+        since = parse_time(args.since) if args.since else None
+        until = parse_time(args.until) if args.until else None
         stats = BuildStats()
-        joined = join_records(
-            read_records(log_files(args.logs), stats), args.model, args.versions, stats
-        )
-        if joined.width == 0:
+        with tempfile.TemporaryDirectory(prefix="modelrollout-logs-") as tmp:
+            locations = fetch_logs(args.logs, Path(tmp))
+            joined = join_records(
+                read_records(log_files(locations), stats),
+                args.model,
+                args.versions,
+                stats,
+                since=since,
+                until=until,
+            )
+        if joined.width == 0 and args.base is None:
             raise DatasetError(f"prediction log has no usable predictions of model {args.model!r}")
-        frame = to_frame(joined, args.feature_names, args.include_unlabelled)
-        if frame.empty:
+        frame = (
+            to_frame(joined, args.feature_names, args.include_unlabelled) if joined.width else None
+        )
+        if stats.rows_labelled < args.min_labelled:
+            raise DatasetError(
+                f"{stats.rows_labelled} labelled rows in the prediction log, fewer than "
+                f"--min-labelled {args.min_labelled}"
+            )
+        if args.base is not None:
+            base = read_table(args.base)
+            if frame is not None and set(frame.columns) != set(base.columns):
+                raise DatasetError(
+                    f"the base dataset's columns ({len(base.columns)}) are not the prediction "
+                    f"log's ({len(frame.columns)}): {sorted(set(base.columns) ^ set(frame.columns))[:5]}"
+                )
+            frame = (
+                base if frame is None else pd.concat([base, frame[base.columns]], ignore_index=True)
+            )
+        if frame is None or frame.empty:
             raise DatasetError(
                 f"none of {stats.predictions} predictions has feedback yet; "
                 "pass --include-unlabelled to keep them"
             )
         write_table(frame, args.output)
     except TrainerError as error:
-        return _fail(error)
-    _print_json({"output": args.output, "rows": len(frame), **stats.as_dict()})
+        code = _fail(error)
+        emit(error_result(args.model, None, code, str(error)), termination_log=termination_log)
+        return code
+    emit(
+        {"output": args.output, "rows": len(frame), "model": args.model, **stats.as_dict()},
+        termination_log=termination_log,
+    )
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ class BuildStats:
     feedback_without_prediction: int = 0
     invalid_records: int = 0
     malformed_lines: int = 0
+    outside_window: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -70,6 +72,42 @@ def log_files(locations: Sequence[str]) -> list[Path]:
         else:
             raise DatasetError(f"prediction log not found: {location}")
     return files
+
+
+def fetch_logs(locations: Sequence[str], into: Path) -> list[str]:
+    """Local copies of the prediction-log files under s3:// prefixes (others as they are).
+
+    The gateway uploads closed files as `<prefix>/predictions-<UTC timestamp>-<n>.jsonl`.
+    """
+    from ..storage import download_file, parse_s3, s3_client
+
+    local: list[str] = []
+    client = None
+    for location in locations:
+        if not location.startswith("s3://"):
+            local.append(location)
+            continue
+        client = client or s3_client()
+        where = parse_s3(location)
+        prefix = where.key.strip("/")
+        prefix = f"{prefix}/" if prefix else ""
+        folder = into / f"log-{len(local)}"
+        folder.mkdir(parents=True, exist_ok=True)
+        keys: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=where.bucket, Prefix=prefix
+        ):
+            for item in page.get("Contents") or ():
+                leaf = str(item["Key"]).rsplit("/", 1)[-1]
+                if leaf.startswith("predictions-") and leaf.endswith(".jsonl"):
+                    keys.append(str(item["Key"]))
+        if not keys:
+            raise DatasetError(f"no predictions-*.jsonl files under {location}")
+        for key in sorted(keys):
+            leaf = key.rsplit("/", 1)[-1]
+            download_file(f"s3://{where.bucket}/{key}", folder / leaf, client=client)
+        local.append(str(folder))
+    return local
 
 
 def read_records(files: Iterable[Path], stats: BuildStats) -> Iterator[dict[str, Any]]:
@@ -118,16 +156,43 @@ def _labels(value: Any, count: int) -> list[Label] | None:
     return [None if v is None else (int(v) if isinstance(v, bool) else v) for v in values]
 
 
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time ("2026-11-25T03:20:00.123Z"); naive times are UTC."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"not an RFC 3339 time: {text!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _in_window(record: dict[str, Any], since: datetime | None, until: datetime | None) -> bool:
+    if since is None and until is None:
+        return True
+    stamp = record.get("time")
+    if not isinstance(stamp, str):
+        return False
+    try:
+        when = parse_time(stamp)
+    except UsageError:
+        return False
+    return (since is None or when >= since) and (until is None or when < until)
+
+
 def join_records(
     records: Iterable[dict[str, Any]],
     model: str,
     versions: Sequence[str] | None = None,
     stats: BuildStats | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> JoinedRows:
     """Join predictions of `model` (and `versions`, if given) with their feedback. Pure.
 
-    The routed prediction of a request is the one kept (a shadow copy has the same inputs);
-    the last feedback of a request wins, so a corrected label replaces an earlier one.
+    One row per request id: the routed prediction of a request is the one kept (a shadow
+    copy has the same inputs, a file uploaded twice repeats it); the last feedback of a
+    request wins, so a corrected label replaces an earlier one. With `since`/`until`, only
+    predictions made in [since, until) are kept (their feedback may come later).
     """
     stats = stats or BuildStats()
     wanted = {str(v) for v in versions} if versions else None
@@ -150,6 +215,9 @@ def join_records(
             continue
         if wanted is not None and str(record.get("version")) not in wanted:
             stats.other_models_skipped += 1
+            continue
+        if not _in_window(record, since, until):
+            stats.outside_window += 1
             continue
         rows = _feature_rows(record)
         if rows is None:
