@@ -12,7 +12,9 @@ import pytest
 import yaml
 from chart_helpers import CHART, ROOT
 
-EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
+from tests.support.examples import example_files
+
+EXAMPLES = example_files(ROOT / "examples")
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:

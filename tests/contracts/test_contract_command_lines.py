@@ -16,6 +16,7 @@ from modelrollout_operator.local.manifests import trainer_argv
 from modelrollout_operator.resources.manifests import serving_deployment, training_job
 from modelrollout_operator.resources.training import parse_trainer_result
 from modelrollout_trainer import cli as trainer_cli
+from tests.support.examples import example_files
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "0" * 64
@@ -23,7 +24,7 @@ SHA = "0" * 64
 
 def _modelversions(*, trained: bool = False) -> list[dict[str, Any]]:
     docs = []
-    for path in sorted((ROOT / "examples").rglob("*.yaml")):
+    for path in example_files():
         for doc in yaml.safe_load_all(path.read_text()):
             is_version = isinstance(doc, dict) and doc.get("kind") == "ModelVersion"
             if is_version and (not trained or "training" in doc["spec"]):

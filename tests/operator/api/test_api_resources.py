@@ -13,9 +13,10 @@ import yaml
 
 from modelrollout_operator import crdgen
 from modelrollout_operator.api import validating
+from tests.support.examples import example_files
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.yaml"))
+EXAMPLE_FILES = example_files(EXAMPLES)
 
 
 def _objects(path: Path) -> list[dict[str, Any]]:
