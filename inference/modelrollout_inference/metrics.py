@@ -6,7 +6,11 @@ children are cached: `.labels()` costs microseconds, and the hot path is microse
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .routing.table import LOCAL_NAMESPACE
 
 REQUESTS_TOTAL = "modelrollout_requests_total"
 REQUEST_DURATION_SECONDS = "modelrollout_request_duration_seconds"
@@ -60,76 +64,144 @@ def _base(name: str) -> str:
     return name.removesuffix("_total")
 
 
+_Labelled = TypeVar("_Labelled", Counter, Gauge, Histogram)
+
+
+class Names:
+    """Served name -> (namespace, model): what the metrics' namespace and model labels say.
+
+    The gateway serves a model routed for namespace `ns` under the name `ns.model` (or `model`
+    in the local namespace); every series carries the two labels apart (contracts.md §1).
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[str, tuple[str, str]] = {}
+
+    def register(self, served: str, namespace: str, model: str) -> None:
+        self._names[served] = (namespace, model)
+
+    def split(self, served: str) -> tuple[str, str]:
+        return self._names.get(served) or (LOCAL_NAMESPACE, served)
+
+
+class ByModel(Generic[_Labelled]):
+    """A metric labelled (namespace, model, ...) taking the served name where both go."""
+
+    def __init__(self, metric: _Labelled, names: Names) -> None:
+        self.metric: _Labelled = metric
+        self._names = names
+
+    def labels(self, served: str, *rest: str) -> _Labelled:
+        return self.metric.labels(*self._names.split(served), *rest)
+
+    def remove(self, *labels: str) -> None:
+        self.metric.remove(*labels)
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            _base(REQUESTS_TOTAL),
-            "Inference requests answered (code = HTTP status).",
-            ["model", "version", "route", "code"],
-            registry=r,
+        self.names = Names()
+        self.requests = ByModel(
+            Counter(
+                _base(REQUESTS_TOTAL),
+                "Inference requests answered (code = HTTP status).",
+                ["namespace", "model", "version", "route", "code"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.duration = Histogram(
-            REQUEST_DURATION_SECONDS,
-            "Time to answer an inference request.",
-            ["model", "version", "route"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
+        self.duration = ByModel(
+            Histogram(
+                REQUEST_DURATION_SECONDS,
+                "Time to answer an inference request.",
+                ["namespace", "model", "version", "route"],
+                buckets=DURATION_BUCKETS,
+                registry=r,
+            ),
+            self.names,
         )
-        self.fallbacks = Counter(
-            _base(FALLBACKS_TOTAL),
-            "Candidate failed and the baseline answered (version = the one that failed).",
-            ["model", "version", "reason"],
-            registry=r,
+        self.fallbacks = ByModel(
+            Counter(
+                _base(FALLBACKS_TOTAL),
+                "Candidate failed and the baseline answered (version = the one that failed).",
+                ["namespace", "model", "version", "reason"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.feedback = Counter(
-            _base(FEEDBACK_TOTAL),
-            "Labels joined to a logged prediction.",
-            ["model", "version"],
-            registry=r,
+        self.feedback = ByModel(
+            Counter(
+                _base(FEEDBACK_TOTAL),
+                "Labels joined to a logged prediction.",
+                ["namespace", "model", "version"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.feedback_correct = Counter(
-            _base(FEEDBACK_CORRECT_TOTAL),
-            "Joined labels whose prediction was correct.",
-            ["model", "version"],
-            registry=r,
+        self.feedback_correct = ByModel(
+            Counter(
+                _base(FEEDBACK_CORRECT_TOTAL),
+                "Joined labels whose prediction was correct.",
+                ["namespace", "model", "version"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.feedback_dropped = Counter(
-            _base(FEEDBACK_DROPPED_TOTAL),
-            "Labels that found no prediction.",
-            ["model", "reason"],
-            registry=r,
+        self.feedback_dropped = ByModel(
+            Counter(
+                _base(FEEDBACK_DROPPED_TOTAL),
+                "Labels that found no prediction.",
+                ["namespace", "model", "reason"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.traffic_weight = Gauge(
-            TRAFFIC_WEIGHT,
-            "Traffic weight (0..100) currently applied.",
-            ["model", "version", "route"],
-            registry=r,
+        self.traffic_weight = ByModel(
+            Gauge(
+                TRAFFIC_WEIGHT,
+                "Traffic weight (0..100) currently applied.",
+                ["namespace", "model", "version", "route"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.shadow = Counter(
-            _base(SHADOW_REQUESTS_TOTAL),
-            "Mirrored requests by outcome (agree, disagree, error).",
-            ["model", "version", "outcome"],
-            registry=r,
+        self.shadow = ByModel(
+            Counter(
+                _base(SHADOW_REQUESTS_TOTAL),
+                "Mirrored requests by outcome (agree, disagree, error).",
+                ["namespace", "model", "version", "outcome"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.shadow_feedback = Counter(
-            _base(SHADOW_FEEDBACK_TOTAL),
-            "Labels joined to a shadow prediction (version = the shadow version).",
-            ["model", "version"],
-            registry=r,
+        self.shadow_feedback = ByModel(
+            Counter(
+                _base(SHADOW_FEEDBACK_TOTAL),
+                "Labels joined to a shadow prediction (version = the shadow version).",
+                ["namespace", "model", "version"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.shadow_feedback_correct = Counter(
-            _base(SHADOW_FEEDBACK_CORRECT_TOTAL),
-            "Joined labels whose shadow prediction was correct.",
-            ["model", "version"],
-            registry=r,
+        self.shadow_feedback_correct = ByModel(
+            Counter(
+                _base(SHADOW_FEEDBACK_CORRECT_TOTAL),
+                "Joined labels whose shadow prediction was correct.",
+                ["namespace", "model", "version"],
+                registry=r,
+            ),
+            self.names,
         )
-        self.feedback_requests = Counter(
-            _base(FEEDBACK_REQUESTS_TOTAL),
-            "Feedback requests answered (code = HTTP status).",
-            ["model", "code"],
-            registry=r,
+        self.feedback_requests = ByModel(
+            Counter(
+                _base(FEEDBACK_REQUESTS_TOTAL),
+                "Feedback requests answered (code = HTTP status).",
+                ["namespace", "model", "code"],
+                registry=r,
+            ),
+            self.names,
         )
         self.store_errors = Counter(
             _base(FEEDBACK_STORE_ERRORS_TOTAL),
@@ -178,8 +250,9 @@ class GatewayMetrics:
 
     def set_weights(self, model: str, weights: list[tuple[str, str, float]]) -> None:
         """Replace a model's weight series with (version, route, weight); stale ones removed."""
-        for labels in list(_label_sets(self.traffic_weight)):
-            if labels[0] == model:
+        namespace, name = self.names.split(model)
+        for labels in list(_label_sets(self.traffic_weight.metric)):
+            if labels[:2] == (namespace, name):
                 self.traffic_weight.remove(*labels)
         for version, route, weight in weights:
             self.traffic_weight.labels(model, version, route).set(weight)
@@ -197,7 +270,7 @@ class GatewayMetrics:
 
 def _label_sets(gauge: Gauge) -> list[tuple[str, ...]]:
     return [
-        tuple(sample.labels[name] for name in ("model", "version", "route"))
+        tuple(sample.labels[name] for name in ("namespace", "model", "version", "route"))
         for metric in gauge.collect()
         for sample in metric.samples
     ]

@@ -24,7 +24,7 @@ import structlog
 from .errors import GatewayError
 from .routing.sources import (
     ROUTING_LABEL,
-    ModelClaims,
+    StandingTables,
     TableSourceError,
     check_backends_within,
     is_routing_configmap,
@@ -140,9 +140,7 @@ class ConfigMapWatcher:
         self._client = client
         self.namespace = own_namespace(namespace)
         self._path = f"/api/v1/namespaces/{self.namespace}/configmaps"
-        # (namespace, name) -> model, so a deleted ConfigMap removes its model's table.
-        self._owners: dict[tuple[str, str], str] = {}
-        self._claims = ModelClaims()
+        self._standing = StandingTables()
 
     async def run(self) -> None:
         backoff = 0.2
@@ -165,7 +163,7 @@ class ConfigMapWatcher:
         )
         response.raise_for_status()
         document = response.json()
-        # Oldest first: after a restart a model stays with the namespace that routed it first.
+        # Oldest first: after a restart a model stays with the Experiment that routed it first.
         items = sorted(document.get("items") or [], key=_age_and_generation)
         for item in items:
             await self._handle("ADDED", item)
@@ -199,24 +197,37 @@ class ConfigMapWatcher:
         if key[0] != self.namespace:
             return  # not from the gateway's namespace: never ours, whatever its labels say
         if kind == "DELETED" or not is_routing_configmap(configmap):
-            # A removed ConfigMap (or label) ends its experiment: serve the repository directly.
-            self._claims.release(key)
-            model = self._owners.pop(key, None)
-            if model is not None:
-                await self._gateway.remove(model)
+            # A removed ConfigMap (or label) ends its experiment: the next newest one standing
+            # for the same namespace and model routes it, else the table goes.
+            entry = self._standing.forget(key)
+            if entry is not None:
+                await self._route(entry.served)
             return
         try:
             written = written_for(configmap)
             table = table_of_configmap(configmap)
             check_backends_within(table, written)
-            self._claims.check(key, table.model, written)
-            await self._gateway.apply(table, source=f"configmap:{key[0]}/{key[1]}")
-            self._owners[key] = table.model
-            self._claims.hold(key, table.model, written)
-        except (TableSourceError, GatewayError) as exc:
+        except TableSourceError as exc:
             log.error(
                 "routing ConfigMap not applied", configmap=f"{key[0]}/{key[1]}", error=str(exc)
             )
+            return
+        created = str(metadata.get("creationTimestamp") or "")
+        entry = self._standing.stand(key, written, table, created)
+        await self._route(entry.served)
+
+    async def _route(self, served: str) -> None:
+        """Serve the newest standing table of `served` (an earlier Experiment's is kept only
+        until a later one on the same model writes its own); none left: remove it."""
+        winner = self._standing.newest(served)
+        if winner is None:
+            await self._gateway.remove(served)
+            return
+        source = f"configmap:{winner.key[0]}/{winner.key[1]}"
+        try:
+            await self._gateway.apply(winner.table, source=source, namespace=winner.namespace)
+        except GatewayError as exc:
+            log.error("routing ConfigMap not applied", configmap=source, error=str(exc))
 
 
 def _age_and_generation(configmap: dict[str, Any]) -> tuple[str, int]:

@@ -12,10 +12,11 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
-from gateway_helpers import MODEL, serve_gateway, two_version_table
+from gateway_helpers import MODEL, metric_value, serve_gateway, two_version_table
 from pydantic import SecretStr
 
 from modelrollout_inference.cli import build_app
+from modelrollout_inference.errors import Conflict
 from modelrollout_inference.routing.sources import service_namespace
 from modelrollout_inference.serving.gateway import Gateway
 from modelrollout_inference.settings import GatewaySettings
@@ -48,10 +49,15 @@ def _configmap(
     }
 
 
-async def _converged(gateway: Gateway, weight: int | None, within: float = 1.0) -> float:
+ML_MODEL = f"ml.{MODEL}"  # the model as routed for namespace ml: its served name
+
+
+async def _converged(
+    gateway: Gateway, weight: int | None, within: float = 1.0, served: str = ML_MODEL
+) -> float:
     started = time.monotonic()
     while True:
-        applied = gateway.tables.get(MODEL)
+        applied = gateway.tables.get(served)
         current = applied.table.versions[1].weight if applied else None
         if current == weight:
             return time.monotonic() - started
@@ -91,7 +97,9 @@ async def test_gateway_follows_routing_configmaps(kmock: Any, model_repository: 
             )
             assert response.status_code == 200, response.text
             await _converged(gateway, 25)
-            assert gateway.metrics.traffic_weight.labels(MODEL, "2", "candidate")._value.get() == 25
+            assert (
+                gateway.metrics.traffic_weight.labels(ML_MODEL, "2", "candidate")._value.get() == 25
+            )
 
             # An older generation never wins, whatever order events arrive in.
             stale = {
@@ -146,9 +154,9 @@ async def test_routing_file_is_applied_and_followed(tmp_path: Path, model_reposi
     path.write_bytes(orjson.dumps([two_version_table(10)]))
     task = asyncio.create_task(watch_routing_file(gateway, path, interval=0.05))
     try:
-        await _converged(gateway, 10)
+        await _converged(gateway, 10, served=MODEL)
         path.write_bytes(orjson.dumps(two_version_table(40, generation=2)))
-        await _converged(gateway, 40)
+        await _converged(gateway, 40, served=MODEL)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -227,28 +235,53 @@ async def test_a_table_sending_traffic_to_another_namespace_is_refused(
     assert gateway.tables == {}
 
 
-async def test_a_model_routed_for_one_namespace_cannot_be_taken_by_another(
+async def test_one_model_in_two_namespaces_keeps_two_tables_weights_and_metrics(
     watched: tuple[Gateway, Any],
 ) -> None:
     gateway, api = watched
     await api.post(CONFIGMAPS, json=_configmap("ml.exp.routing", two_version_table(10)))
-    await _converged(gateway, 10)
-    # A higher generation written for another namespace does not win: it is refused.
+    # A higher generation written for another namespace routes that namespace's model only.
     rival = _configmap("team-b.exp.routing", two_version_table(90, 50), written_for="team-b")
     await api.post(CONFIGMAPS, json=rival)
-    await asyncio.sleep(0.3)
     await _converged(gateway, 10)
-    assert gateway.tables[MODEL].source == "configmap:default/ml.exp.routing"
-    # Once the first namespace's table is gone, the model is free for the other one.
+    await _converged(gateway, 90, served=f"team-b.{MODEL}")
+    weights = gateway.metrics.traffic_weight.metric
+    assert weights.labels("ml", MODEL, "2", "candidate")._value.get() == 10
+    assert weights.labels("team-b", MODEL, "2", "candidate")._value.get() == 90
+    # A bare model name routed for two namespaces is ambiguous: refused, naming both.
+    with pytest.raises(Conflict, match=f"ml.{MODEL}, team-b.{MODEL}"):
+        gateway.resolve(MODEL)
+    # One namespace's table going leaves the other's, and the bare name means it again.
     await api.delete(f"{CONFIGMAPS}/ml.exp.routing")
     await _converged(gateway, None)
-    patch = {"data": {"routing.json": orjson.dumps(two_version_table(40, 51)).decode()}}
+    await _converged(gateway, 90, served=f"team-b.{MODEL}")
+    assert gateway.resolve(MODEL) == f"team-b.{MODEL}"
+
+
+async def test_the_next_experiment_on_a_model_takes_over_its_table(
+    watched: tuple[Gateway, Any],
+) -> None:
+    gateway, api = watched
+    first = _configmap("ml.first.routing", two_version_table(100, 57))
+    first["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    await api.post(CONFIGMAPS, json=first)
+    await _converged(gateway, 100)
+    # The next Experiment's table counts its own generations from 1, and wins as the newer.
+    second = _configmap("ml.second.routing", two_version_table(5, 1))
+    second["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z"
+    await api.post(CONFIGMAPS, json=second)
+    await _converged(gateway, 5)
+    # The finished Experiment's table rewritten or deleted changes nothing.
+    patch = {"data": {"routing.json": orjson.dumps(two_version_table(100, 58)).decode()}}
     await api.patch(
-        f"{CONFIGMAPS}/team-b.exp.routing",
+        f"{CONFIGMAPS}/ml.first.routing",
         json=patch,
         headers={"content-type": "application/merge-patch+json"},
     )
-    await _converged(gateway, 40)
+    await api.delete(f"{CONFIGMAPS}/ml.first.routing")
+    await asyncio.sleep(0.3)
+    await _converged(gateway, 5)
+    assert gateway.tables[ML_MODEL].source == "configmap:default/ml.second.routing"
 
 
 def test_service_urls_are_checked_by_namespace() -> None:
@@ -338,6 +371,45 @@ async def test_admin_api_is_off_in_a_cluster_and_the_operator_table_applies(
             )
             assert created.status_code in (200, 201), created.text
             await _converged(running.gateway, 30, within=5)
+
+
+async def test_two_namespaces_answer_and_count_apart_over_http(
+    kmock: Any, model_repository: Path
+) -> None:
+    """`ml.scorer` and `team-b.scorer`: each namespace's weights, each its own series."""
+    kmock.resources.load_bundled()
+    settings = GatewaySettings(
+        model_repository=model_repository,
+        watch_configmaps=True,
+        kube_api_url=str(kmock.url).rstrip("/"),
+        namespace="default",
+    )
+    body = {"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 39],
+                        "data": [0.0] * 39}]}  # fmt: skip
+    with serve_gateway(settings, build_app(settings)) as running:
+        async with httpx.AsyncClient(base_url=str(kmock.url)) as api:
+            await asyncio.sleep(0.2)
+            await api.post(CONFIGMAPS, json=_configmap("ml.exp.routing", two_version_table(0)))
+            other = _configmap("team-b.exp.routing", two_version_table(100), written_for="team-b")
+            await api.post(CONFIGMAPS, json=other)
+            await _converged(running.gateway, 0, within=5)
+            await _converged(running.gateway, 100, within=5, served=f"team-b.{MODEL}")
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            for _ in range(5):
+                ml = await client.post(f"/v2/models/ml.{MODEL}/infer", json=body)
+                team_b = await client.post(f"/v2/models/team-b.{MODEL}/infer", json=body)
+                assert (ml.headers["x-model-version"], team_b.headers["x-model-version"]) == (
+                    "1",
+                    "2",
+                )
+            ambiguous = await client.post(f"/v2/models/{MODEL}/infer", json=body)
+            assert ambiguous.status_code == 409
+            assert f"ml.{MODEL}" in ambiguous.text and f"team-b.{MODEL}" in ambiguous.text
+        total = "modelrollout_requests_total"
+        assert metric_value(running.url, total, namespace="ml", model=MODEL, version="1") == 5
+        assert metric_value(running.url, total, namespace="ml", model=MODEL, version="2") == 0
+        assert metric_value(running.url, total, namespace="team-b", model=MODEL, version="2") == 5
+        assert metric_value(running.url, total, namespace="team-b", model=MODEL, version="1") == 0
 
 
 @pytest.mark.parametrize(

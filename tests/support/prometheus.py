@@ -38,23 +38,29 @@ def free_port() -> int:
 class GatewayMetrics:
     """The gateway's request and feedback metrics, driven by hand."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, namespace: str = "default") -> None:
         self.model = model
+        self.namespace = namespace  # the namespace the model is routed for (contracts.md §1)
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "modelrollout_requests", "", ["model", "version", "route", "code"], registry=r
+            "modelrollout_requests",
+            "",
+            ["namespace", "model", "version", "route", "code"],
+            registry=r,
         )
         self.duration = Histogram(
             "modelrollout_request_duration_seconds",
             "",
-            ["model", "version", "route"],
+            ["namespace", "model", "version", "route"],
             buckets=BUCKETS,
             registry=r,
         )
-        self.feedback = Counter("modelrollout_feedback", "", ["model", "version"], registry=r)
+        self.feedback = Counter(
+            "modelrollout_feedback", "", ["namespace", "model", "version"], registry=r
+        )
         self.correct = Counter(
-            "modelrollout_feedback_correct", "", ["model", "version"], registry=r
+            "modelrollout_feedback_correct", "", ["namespace", "model", "version"], registry=r
         )
         self.port = free_port()
         self._server: Any = None
@@ -71,10 +77,10 @@ class GatewayMetrics:
     def touch(self, version: str, route: str) -> None:
         """Create a version's series at zero, so increase() sees its first events."""
         # Only successes: like the real gateway, a 5xx series exists once an error happened.
-        self.requests.labels(self.model, version, route, "200")
-        self.duration.labels(self.model, version, route)
-        self.feedback.labels(self.model, version)
-        self.correct.labels(self.model, version)
+        self.requests.labels(self.namespace, self.model, version, route, "200")
+        self.duration.labels(self.namespace, self.model, version, route)
+        self.feedback.labels(self.namespace, self.model, version)
+        self.correct.labels(self.namespace, self.model, version)
 
     def serve(
         self,
@@ -87,14 +93,16 @@ class GatewayMetrics:
         errors: int = 0,
     ) -> None:
         """`requests` answered (with labels fed back, `correct` of them right)."""
-        self.requests.labels(self.model, version, route, "200").inc(requests - errors)
+        self.requests.labels(self.namespace, self.model, version, route, "200").inc(
+            requests - errors
+        )
         if errors:
-            self.requests.labels(self.model, version, route, "500").inc(errors)
-        hist = self.duration.labels(self.model, version, route)
+            self.requests.labels(self.namespace, self.model, version, route, "500").inc(errors)
+        hist = self.duration.labels(self.namespace, self.model, version, route)
         for _ in range(requests):
             hist.observe(latency)
-        self.feedback.labels(self.model, version).inc(requests)
-        self.correct.labels(self.model, version).inc(correct)
+        self.feedback.labels(self.namespace, self.model, version).inc(requests)
+        self.correct.labels(self.namespace, self.model, version).inc(correct)
 
 
 class PrometheusServer:

@@ -19,8 +19,9 @@ from rollout_dashboards.promql import quantile, selector, wilson_bound
 
 UID = "modelrollout-health"
 
-_MODEL = {"model": "$model"}
-_EXPERIMENT = {"model": "$model", "experiment": "$experiment"}
+# Every series is filtered by namespace too: model `churn` in two namespaces is two models.
+_MODEL = {"namespace": "$namespace", "model": "$model"}
+_EXPERIMENT = {"namespace": "$namespace", "model": "$model", "experiment": "$experiment"}
 _BY_VERSION = "model, version"
 
 
@@ -52,7 +53,7 @@ def failure_rates() -> tuple[str, str]:
     A version that never answered (it failed every request behind fallback) has no request
     series, one that never failed has no 5xx or fallback series: both count 0, not missing.
     """
-    errors = _rate(m.REQUESTS, _BY_VERSION, model="$model", code="5..")
+    errors = _rate(m.REQUESTS, _BY_VERSION, **_MODEL, code="5..")
     fallbacks = _rate(m.FALLBACKS, _BY_VERSION, **_MODEL)
     answered = _rate(m.REQUESTS, _BY_VERSION, **_MODEL)
     e = f"(({errors}) or ({answered}) * 0 or ({fallbacks}) * 0)"
@@ -233,7 +234,7 @@ def triton_panels() -> list[dashboard_builders.Panel]:
     latency = [
         Query(
             f"max by ({_BY_VERSION}) "
-            f"({selector(m.TRITON_REQUEST_SUMMARY, model='$model', quantile=q)}) / 1e6",
+            f"({selector(m.TRITON_REQUEST_SUMMARY, **_MODEL, quantile=q)}) / 1e6",
             f"v{{{{version}}}} p{label} (slowest pod)",
         )
         for q, label in (("0.5", "50"), ("0.99", "99"))
@@ -284,17 +285,26 @@ def build() -> dashboard_builders.Dashboard:
         .with_variable(datasource_variable())
         .with_variable(
             label_variable(
+                "namespace",
+                "Namespace",
+                f'label_values({{__name__=~"{m.REQUESTS}|{m.TRITON_SUCCESS}"}}, namespace)',
+            )
+        )
+        .with_variable(
+            label_variable(
                 "model",
                 "Model",
                 # the gateway's requests, or Triton's when an HTTPRoute splits the traffic
-                f'label_values({{__name__=~"{m.REQUESTS}|{m.TRITON_SUCCESS}"}}, model)',
+                f'label_values({{__name__=~"{m.REQUESTS}|{m.TRITON_SUCCESS}",'
+                f'namespace=~"$namespace"}}, model)',
             )
         )
         .with_variable(
             label_variable(
                 "experiment",
                 "Experiment",
-                f'label_values({m.EXPERIMENT_PHASE}{{model=~"$model"}}, experiment)',
+                f'label_values({m.EXPERIMENT_PHASE}{{namespace=~"$namespace",model=~"$model"}},'
+                " experiment)",
             )
         )
         .with_variable(

@@ -96,7 +96,8 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelReady(
         self, request: service_pb2.ModelReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> service_pb2.ModelReadyResponse:
-        _, backend = await self.gateway.backend_for(request.name, request.version or None)
+        name = self.gateway.resolve(request.name)
+        _, backend = await self.gateway.backend_for(name, request.version or None)
         return service_pb2.ModelReadyResponse(ready=backend.is_ready())
 
     @_guarded
@@ -105,11 +106,12 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         request: service_pb2.ModelMetadataRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> service_pb2.ModelMetadataResponse:
-        _, backend = await self.gateway.backend_for(request.name, request.version or None)
+        name = self.gateway.resolve(request.name)
+        _, backend = await self.gateway.backend_for(name, request.version or None)
         TensorMetadata = service_pb2.ModelMetadataResponse.TensorMetadata
         return service_pb2.ModelMetadataResponse(
             name=request.name,
-            versions=self.gateway.versions_of(request.name),
+            versions=self.gateway.versions_of(name),
             platform=PLATFORM,
             inputs=[
                 TensorMetadata(name=s.name, datatype=s.datatype, shape=s.shape)
@@ -126,7 +128,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         self, request: service_pb2.ModelInferRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> service_pb2.ModelInferResponse:
         started = time.perf_counter()
-        model = request.model_name
+        model = self.gateway.resolve(request.model_name)
         if not self.gateway.knows(model):
             raise NotFound(f"unknown model '{model}'")
         headers = _metadata(context)

@@ -6,21 +6,22 @@ Who may route what (docs/contracts.md §2):
   `modelrollout.dev/for-namespace` label, and its table may send traffic only to Services in
   that namespace (`http://<service>.<namespace>.svc[.<cluster domain>]:<port>`) or embed an
   `s3://` artifact (never a file of the gateway's own); anything else is refused whole.
-- A model is routed for one namespace at a time: while ConfigMaps written for namespace A route
-  a model, a table for the same model written for namespace B is refused (`ModelClaims`).
+- Tables are keyed by namespace and model: model `churn` routed for namespaces A and B keeps
+  two tables, served as `A.churn` and `B.churn` (`churn` alone while one namespace routes it).
+  Of several ConfigMaps for one namespace and model, the newest routes it (`StandingTables`).
 - The admin API (local mode) takes no artifact URIs: it never fetches on a client's behalf.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from .table import OnnxRuntimeBackend, RoutingTable, TritonBackend
+from .table import OnnxRuntimeBackend, RoutingTable, TritonBackend, served_name
 
 ROUTING_LABEL = "modelrollout.dev/routing"
 NAMESPACE_LABEL = "modelrollout.dev/for-namespace"
@@ -122,28 +123,43 @@ def check_no_fetching(table: RoutingTable) -> None:
             )
 
 
-class ModelClaims:
-    """Which namespace each model is routed for, from the ConfigMaps that route it (pure)."""
+@dataclass(frozen=True, slots=True)
+class Standing:
+    key: tuple[str, str]  # the ConfigMap's (namespace, name)
+    namespace: str  # the namespace it was written for
+    table: RoutingTable
+    created: str  # creationTimestamp (RFC 3339, so text order is time order)
+    arrival: int
+    served: str
+
+
+class StandingTables:
+    """The routing ConfigMaps standing, and which one routes each served name (pure).
+
+    Tables are keyed by the namespace they were written for and their model
+    (`served_name`): the same model in two namespaces keeps two tables. When two ConfigMaps
+    stand for one namespace and model (a finished Experiment's and the next one's), the
+    newest (creationTimestamp, then arrival) routes it whatever order events come in.
+    """
 
     def __init__(self) -> None:
-        self._holders: dict[Hashable, tuple[str, str]] = {}  # source -> (model, namespace)
+        self._entries: dict[tuple[str, str], Standing] = {}
+        self._arrivals = 0
 
-    def owner(self, model: str, *, besides: Hashable | None = None) -> str | None:
-        for source, (held, namespace) in self._holders.items():
-            if held == model and source != besides:
-                return namespace
-        return None
+    def stand(
+        self, key: tuple[str, str], namespace: str, table: RoutingTable, created: str
+    ) -> Standing:
+        previous = self._entries.get(key)
+        self._arrivals += 1
+        arrival = previous.arrival if previous is not None else self._arrivals
+        served = served_name(namespace, table.model)
+        entry = Standing(key, namespace, table, created, arrival, served)
+        self._entries[key] = entry
+        return entry
 
-    def check(self, source: Hashable, model: str, namespace: str) -> None:
-        owner = self.owner(model, besides=source)
-        if owner is not None and owner != namespace:
-            raise TableSourceError(
-                f"model '{model}' is routed for namespace {owner}: a table written for "
-                f"{namespace} is refused while that one stands"
-            )
+    def forget(self, key: tuple[str, str]) -> Standing | None:
+        return self._entries.pop(key, None)
 
-    def hold(self, source: Hashable, model: str, namespace: str) -> None:
-        self._holders[source] = (model, namespace)
-
-    def release(self, source: Hashable) -> tuple[str, str] | None:
-        return self._holders.pop(source, None)
+    def newest(self, served: str) -> Standing | None:
+        candidates = [e for e in self._entries.values() if e.served == served]
+        return max(candidates, key=lambda e: (e.created, e.arrival), default=None)

@@ -86,6 +86,15 @@ Correctness = Annotated[
 ]
 
 
+#: The namespace of tables not written for one (routing file, admin API, the repository).
+LOCAL_NAMESPACE = "default"
+
+
+def served_name(namespace: str, model: str) -> str:
+    """`<namespace>.<model>`, or `<model>` in the local namespace (namespaces hold no dots)."""
+    return model if namespace == LOCAL_NAMESPACE else f"{namespace}.{model}"
+
+
 class RoutingTable(_Wire):
     # A path segment of the model repository: never '..', never a slash.
     model: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

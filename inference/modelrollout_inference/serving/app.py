@@ -152,7 +152,7 @@ class GatewayApp:
             return await _error(send, 503, self.gateway.not_ready_reason() or "not ready")
         if n < 3 or parts[1] != "models":
             raise NotFound(f"no route for {method} {scope['path']}")
-        model = parts[2]
+        model = self.gateway.resolve(parts[2])
         version: str | None = None
         rest = parts[3:]
         if len(rest) >= 2 and rest[0] == "versions":

@@ -29,7 +29,13 @@ from ..logging.writer import PredictionLogWriter
 from ..metrics import GatewayMetrics
 from ..repository import ModelRepository
 from ..routing.hashing import choose, key_point
-from ..routing.table import BinaryCorrectness, Correctness, RoutingTable
+from ..routing.table import (
+    LOCAL_NAMESPACE,
+    BinaryCorrectness,
+    Correctness,
+    RoutingTable,
+    served_name,
+)
 from ..settings import GatewaySettings
 from ..tensors import Array, InferenceRequest
 from .shadowing import Shadower
@@ -115,11 +121,23 @@ class Gateway:
 
     # -- routing tables ------------------------------------------------------------------------
 
-    async def apply(self, table: RoutingTable, source: str) -> bool:
-        """Apply a table; False when it is older than the one applied. Backends load first."""
+    async def apply(self, table: RoutingTable, source: str, namespace: str | None = None) -> bool:
+        """Apply a table; False when it is older than the one applied. Backends load first.
+
+        A table written for `namespace` (a routing ConfigMap's) is served under
+        `served_name(namespace, model)`: the same model routed for two namespaces keeps two
+        tables, two sets of weights and its own `namespace` label on every series.
+        """
+        namespace = namespace or LOCAL_NAMESPACE
+        served = served_name(namespace, table.model)
         async with self._apply_lock:
-            current = self.tables.get(table.model)
-            if current is not None and table.generation < current.table.generation:
+            current = self.tables.get(served)
+            # Generations order one source's tables; another ConfigMap (the next Experiment on
+            # this model) counts its own, and the watcher has chosen it already.
+            same_source = current is not None and (
+                current.source == source or not source.startswith("configmap:")
+            )
+            if current is not None and same_source and table.generation < current.table.generation:
                 if source.startswith("admin"):
                     raise Conflict(
                         f"generation {table.generation} is older than the applied "
@@ -138,14 +156,16 @@ class Gateway:
             backends: dict[str, ModelBackend] = {}
             for route in table.versions:
                 backends[route.version] = await self.pool.for_route(table.model, route)
-            self.tables[table.model] = AppliedTable.build(table, backends, source)
-            self.metrics.set_weights(table.model, self.tables[table.model].weights())
+            self.metrics.names.register(served, namespace, table.model)
+            self.tables[served] = AppliedTable.build(table, backends, source)
+            self.metrics.set_weights(served, self.tables[served].weights())
             for route in table.versions:
-                self.metrics.declare_version(table.model, route.version)
+                self.metrics.declare_version(served, route.version)
             self._retire()
             log.info(
                 "routing table applied",
                 model=table.model,
+                namespace=namespace,
                 generation=table.generation,
                 source=source,
                 weights={v.version: v.weight for v in table.versions},
@@ -163,14 +183,36 @@ class Gateway:
 
     def _retire(self) -> None:
         in_use = {
-            route_key(model, route)
-            for model, applied in self.tables.items()
+            route_key(applied.table.model, route)
+            for applied in self.tables.values()
             for route in applied.table.versions
         }
         self.pool.retire_unused(in_use)
 
     def knows(self, model: str) -> bool:
         return model in self.tables or bool(self.repository.versions(model))
+
+    def resolve(self, name: str) -> str:
+        """The served name a request's model name means (docs/contracts.md §6).
+
+        `<namespace>.<model>` names one namespace's table (`<model>` alone is the local one's);
+        a bare `<model>` routed for exactly one namespace means that one; routed for several,
+        it is refused naming the choices. Anything else is left to the repository.
+        """
+        if name in self.tables:
+            return name
+        namespace, dot, model = name.partition(".")
+        if dot and namespace == LOCAL_NAMESPACE and model in self.tables:
+            return model
+        routed = sorted(k for k, a in self.tables.items() if a.table.model == name)
+        if len(routed) == 1:
+            return routed[0]
+        if len(routed) > 1:
+            choices = ", ".join(served_name(self.metrics.names.split(k)[0], name) for k in routed)
+            raise Conflict(
+                f"model '{name}' is routed for several namespaces: ask for one of {choices}"
+            )
+        return name
 
     # -- inference -----------------------------------------------------------------------------
 

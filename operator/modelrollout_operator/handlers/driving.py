@@ -45,6 +45,7 @@ from ..resources.naming import serving_name
 from ..rollout import desired_traffic, plan_observation, reconcile
 from ..rollout.holding import retire_due
 from ..rollout.model import EmitEvent, SetTraffic, World
+from ..rollout.queueing import WAITING, blocker, entry_of
 from ..routing import VersionRef
 from .afterwards import next_look, previous_waits, undo_pending
 from .failures import describe
@@ -348,6 +349,39 @@ async def _hold_on_problem(
         state.reported = problem
 
 
+async def _waits_for(services: Services, namespace: str, body: dict[str, Any]) -> str | None:
+    """The Experiment on the same model in this namespace that this Pending one waits for."""
+    me = entry_of(body)
+    if me is None:
+        return None
+    others = [e for e in map(entry_of, await services.kube.list(EXPERIMENTS, namespace)) if e]
+    return blocker(me, others)
+
+
+async def _wait_in_line(
+    services: Services,
+    body: dict[str, Any],
+    status: ExperimentStatus,
+    model: str,
+    waits_for: str,
+    state: PassState,
+    now: datetime,
+) -> None:
+    """Pending with a Waiting condition naming the Experiment ahead; one event per change."""
+    message = (
+        f"waiting for Experiment {waits_for}: one Experiment per model at a time, and it "
+        f"rolls out model {model} in this namespace; this one starts when it ends"
+    )
+    updated = _with_condition(status, WAITING, "True", "ModelBusy", message, now)
+    updated = updated.model_copy(update={"message": message})
+    patch = status_patch(body.get("status"), updated.to_wire())
+    if patch:
+        await write_status(services, body, patch)
+    if state.reported != message:
+        await post_event(services, body, "Normal", "Waiting", message)
+        state.reported = message
+
+
 def _spec_problem(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors()[:5]:
@@ -399,6 +433,16 @@ async def _pass(services: Services, namespace: str, name: str, state: PassState)
         return _poll(services)
     annotations = body.get("metadata", {}).get("annotations") or {}
     intent = read_intent(spec.paused, annotations)
+    if status.phase == ExperimentPhase.PENDING:
+        waits_for = await _waits_for(services, namespace, body)
+        if waits_for is not None:
+            await _wait_in_line(services, body, status, spec.model, waits_for, state, now)
+            return _poll(services)
+        waiting = condition_of(status, WAITING)
+        if waiting is not None and waiting.status == "True":
+            status = _with_condition(status, WAITING, "False", "Started",
+                                     f"no other Experiment rolls out model {spec.model} now",
+                                     now)  # fmt: skip
 
     baseline_body, candidate_body = await asyncio.gather(
         kube.get(MODELVERSIONS, namespace, spec.baseline),

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from ..api.v1alpha1 import MetricCheck, MetricKind, parse_duration
+from ..errors import ModelRolloutError
 
 _LABEL_VALUE = re.compile(r'["\\\n]')
 _VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -49,7 +50,7 @@ TRITON_FAILURE_RATE = (
 )
 
 
-class TemplateError(ValueError):
+class TemplateError(ModelRolloutError, ValueError):
     """A user template names a variable the operator does not provide."""
 
 
@@ -78,17 +79,25 @@ class Queries:
     trials: str | None = None
 
 
-def _sel(model: str, version: str, extra: str = "") -> str:
-    return f"{{model={quote(model)},version={quote(version)}{extra}}}"
+def _sel(model: str, version: str, extra: str = "", namespace: str | None = None) -> str:
+    # The gateway's series carry the namespace the model is routed for: model `churn` in two
+    # namespaces is two sets of series (contracts.md §1).
+    ns = f"namespace={quote(namespace)}," if namespace is not None else ""
+    return f"{{{ns}model={quote(model)},version={quote(version)}{extra}}}"
 
 
 def accuracy_queries(
-    model: str, version: str, since_seconds: float, *, shadow: bool = False
+    model: str,
+    version: str,
+    since_seconds: float,
+    *,
+    shadow: bool = False,
+    namespace: str | None = None,
 ) -> Queries:
     """Labels joined to `version`'s predictions since the start: answered ones, or (`shadow`)
     the mirrored ones of a shadow run's candidate."""
     rng = seconds(since_seconds)
-    sel = _sel(model, version)
+    sel = _sel(model, version, namespace=namespace)
     total, correct = (
         ("modelrollout_shadow_feedback_total", "modelrollout_shadow_feedback_correct_total")
         if shadow
@@ -107,10 +116,12 @@ def _sum(function: str, metric: str, selector: str, rng: str) -> str:
     return f"(sum({function}({metric}{selector}[{rng}])) or vector(0))"
 
 
-def _failure_terms(model: str, version: str, function: str, rng: str) -> tuple[str, str, str]:
+def _failure_terms(
+    model: str, version: str, function: str, rng: str, namespace: str | None = None
+) -> tuple[str, str, str]:
     """(errors, fallbacks, requests) of one version, each a scalar-like PromQL expression."""
-    sel = _sel(model, version)
-    errors_sel = _sel(model, version, ',code=~"5.."')
+    sel = _sel(model, version, namespace=namespace)
+    errors_sel = _sel(model, version, ',code=~"5.."', namespace=namespace)
     answered = _sum(function, "modelrollout_requests_total", sel, rng)
     errors = _sum(function, "modelrollout_requests_total", errors_sel, rng)
     fallbacks = _sum(function, "modelrollout_fallbacks_total", sel, rng)
@@ -124,6 +135,7 @@ def failure_rate_queries(
     *,
     fallbacks_only: bool = False,
     since_seconds: float | None = None,
+    namespace: str | None = None,
 ) -> Queries:
     """errorRate (or, `fallbacks_only`, fallbackRate) of one version.
 
@@ -131,13 +143,15 @@ def failure_rate_queries(
     the provider reads as no data); with `since_seconds`, also the cumulative tally.
     """
     rng = seconds(parse_duration(window))
-    errors, fallbacks, requests = _failure_terms(model, version, "rate", rng)
+    errors, fallbacks, requests = _failure_terms(model, version, "rate", rng, namespace)
     failed = fallbacks if fallbacks_only else errors
-    _, _, window_requests = _failure_terms(model, version, "increase", rng)
+    _, _, window_requests = _failure_terms(model, version, "increase", rng, namespace)
     events = trials = None
     if since_seconds is not None:
         since = seconds(since_seconds)
-        all_errors, all_fallbacks, all_requests = _failure_terms(model, version, "increase", since)
+        all_errors, all_fallbacks, all_requests = _failure_terms(
+            model, version, "increase", since, namespace
+        )
         events = all_fallbacks if fallbacks_only else all_errors
         trials = all_requests
     return Queries(
@@ -162,9 +176,11 @@ def fallback_rate_queries(
     )
 
 
-def latency_queries(model: str, version: str, window: str, quantile: float) -> Queries:
+def latency_queries(
+    model: str, version: str, window: str, quantile: float, namespace: str | None = None
+) -> Queries:
     rng = seconds(parse_duration(window))
-    sel = _sel(model, version)
+    sel = _sel(model, version, namespace=namespace)
     return Queries(
         value=(
             f"histogram_quantile({quantile:g}, sum by (le) "
@@ -247,7 +263,7 @@ def queries_for(
     if triton and check.kind == MetricKind.LATENCY:
         return triton_latency_queries(model, version, check.window, check.effective_quantile)
     if check.kind == MetricKind.ACCURACY:
-        return accuracy_queries(model, version, since_seconds, shadow=shadow)
+        return accuracy_queries(model, version, since_seconds, shadow=shadow, namespace=namespace)
     if check.is_failure_rate:
         # The cumulative tally only when the check compares with the baseline.
         since = since_seconds if check.max_degradation is not None else None
@@ -257,9 +273,12 @@ def queries_for(
             check.window,
             fallbacks_only=check.kind == MetricKind.FALLBACK_RATE,
             since_seconds=since,
+            namespace=namespace,
         )
     if check.kind == MetricKind.LATENCY:
-        return latency_queries(model, version, check.window, check.effective_quantile)
+        return latency_queries(
+            model, version, check.window, check.effective_quantile, namespace=namespace
+        )
     assert check.query is not None  # the API's validator: custom metrics carry a query
     window = seconds(parse_duration(check.window))
     return Queries(

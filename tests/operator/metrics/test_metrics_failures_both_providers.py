@@ -84,7 +84,7 @@ def _wait_for_samples(prom: PrometheusServer, query: str, value: float, count: i
 
 
 async def _observe(provider: Any, plan: ObservationPlan) -> dict[str, Any]:
-    observed = await provider.observe(plan, CHECKS, Target(MODEL, "ml"), datetime.now(UTC))
+    observed = await provider.observe(plan, CHECKS, Target(MODEL, "default"), datetime.now(UTC))
     return {o.metric: o for o in observed}
 
 

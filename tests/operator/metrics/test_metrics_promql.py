@@ -26,10 +26,10 @@ def test_accuracy_counts_feedback_since_the_start() -> None:
     )  # fmt: skip
     assert q.value is None
     assert q.samples == (
-        'sum(increase(modelrollout_feedback_total{model="scorer",version="2"}[125s]))'
+        'sum(increase(modelrollout_feedback_total{namespace="ml",model="scorer",version="2"}[125s]))'
     )
     assert q.successes == (
-        'sum(increase(modelrollout_feedback_correct_total{model="scorer",version="2"}[125s]))'
+        'sum(increase(modelrollout_feedback_correct_total{namespace="ml",model="scorer",version="2"}[125s]))'
     )
 
 
@@ -40,7 +40,7 @@ def test_latency_uses_the_histogram_quantile_over_the_window() -> None:
     )  # fmt: skip
     assert q.value == (
         "histogram_quantile(0.99, sum by (le) (rate(modelrollout_request_duration_seconds_bucket"
-        '{model="scorer",version="2"}[30s])))'
+        '{namespace="ml",model="scorer",version="2"}[30s])))'
     )
     assert q.samples is not None and "modelrollout_request_duration_seconds_count" in q.samples
 
@@ -52,9 +52,11 @@ def test_error_rate_counts_fallbacks_as_errors_of_the_version_that_failed() -> N
     )  # fmt: skip
     assert q.value is not None
     failed, requests = q.value.split(") / (")
-    five = 'sum(rate(modelrollout_requests_total{model="scorer",version="1",code=~"5.."}[60s]))'
-    fell = 'sum(rate(modelrollout_fallbacks_total{model="scorer",version="1"}[60s]))'
-    answered = 'sum(rate(modelrollout_requests_total{model="scorer",version="1"}[60s]))'
+    five = 'sum(rate(modelrollout_requests_total{namespace="ml",model="scorer",version="1",code=~"5.."}[60s]))'
+    fell = 'sum(rate(modelrollout_fallbacks_total{namespace="ml",model="scorer",version="1"}[60s]))'
+    answered = (
+        'sum(rate(modelrollout_requests_total{namespace="ml",model="scorer",version="1"}[60s]))'
+    )
     assert five in failed and fell in failed and answered not in failed
     assert answered in requests and fell in requests and five not in requests
     # a missing series (no 5xx, no fallback, never answered) is 0, not no data
@@ -71,7 +73,7 @@ def test_failure_rates_against_the_baseline_add_the_tally_since_the_start() -> N
     assert q.value is not None and q.events is not None and q.trials is not None
     assert "code=" not in q.value  # fallbacks only
     assert q.events == (
-        '(sum(increase(modelrollout_fallbacks_total{model="scorer",version="2"}[300s]))'
+        '(sum(increase(modelrollout_fallbacks_total{namespace="ml",model="scorer",version="2"}[300s]))'
         " or vector(0))"
     )
     assert "modelrollout_requests_total" in q.trials and "[300s]" in q.trials
@@ -83,10 +85,10 @@ def test_a_shadow_candidates_accuracy_reads_the_shadow_feedback() -> None:
     q = queries_for(acc, model="scorer", version="2", namespace="ml", since_seconds=60,
                     shadow=True)  # fmt: skip
     assert q.samples == (
-        'sum(increase(modelrollout_shadow_feedback_total{model="scorer",version="2"}[60s]))'
+        'sum(increase(modelrollout_shadow_feedback_total{namespace="ml",model="scorer",version="2"}[60s]))'
     )
     assert q.successes == (
-        'sum(increase(modelrollout_shadow_feedback_correct_total{model="scorer",version="2"}'
+        'sum(increase(modelrollout_shadow_feedback_correct_total{namespace="ml",model="scorer",version="2"}'
         "[60s]))"
     )
 
