@@ -9,13 +9,8 @@ from pathlib import Path
 
 import structlog
 
-from ..local.demo import DemoOptions, MissingRequirement, run_demo
-from ..local.loading import TrafficError
-from ..local.manifests import ManifestError
-from ..local.preparing import PreparationError
-from ..local.recipes import RecipeError
-from ..local.supervising import ProcessFailed
-from ..routing import RoutingError
+from ..errors import ModelRolloutError
+from ..local.demo import DemoOptions, run_demo
 from .main import registry
 
 # Shipped inside the package (examples/demo in a checkout links here), so a wheel runs the demo.
@@ -106,15 +101,7 @@ def demo(args: argparse.Namespace) -> int:
     )
     try:
         return run_demo(options, say=lambda line: print(line, flush=True))
-    except (
-        ManifestError,
-        MissingRequirement,
-        PreparationError,
-        ProcessFailed,
-        RecipeError,
-        RoutingError,
-        TrafficError,
-    ) as error:
+    except ModelRolloutError as error:
         print(f"modelrollout demo: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

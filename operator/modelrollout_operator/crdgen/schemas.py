@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
+from ..errors import ModelRolloutError
+
 Schema = dict[str, Any]
 
 #: The order keywords appear in within one node: what a reader looks for first.
@@ -58,7 +60,7 @@ _PLAIN = frozenset(
 _DROPPED = frozenset({"title", "example", "examples"})
 
 
-class SchemaError(ValueError):
+class SchemaError(ModelRolloutError, ValueError):
     """The models use a construct a structural schema cannot express."""
 
 

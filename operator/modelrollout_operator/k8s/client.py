@@ -19,13 +19,14 @@ import aiohttp
 import kopf
 import structlog
 
+from ..errors import ModelRolloutError
 from ..settings import OperatorSettings
 from .credentials import login, normalised
 
 log = structlog.get_logger(__name__)
 
 
-class KubeError(Exception):
+class KubeError(ModelRolloutError):
     """The API server refused a request; `status` is the HTTP status."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..api.v1alpha1 import Experiment, ModelVersion
+from ..errors import ModelRolloutError
 from ..metrics import MetricsProvider, PrometheusProvider
 from .counters import GatewayCountersProvider
 from .loading import LoadProfile, read_sample
@@ -39,7 +40,7 @@ REQUIREMENTS = {
 }
 
 
-class MissingRequirement(RuntimeError):
+class MissingRequirement(ModelRolloutError, RuntimeError):
     """Something the demo starts is not installed."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ..errors import ModelRolloutError
+
 # The gateway's metric names (docs/contracts.md section 1), as counters expose them.
 REQUESTS = "modelrollout_requests_total"
 DURATION = "modelrollout_request_duration_seconds"
@@ -24,7 +26,7 @@ SHADOW_FEEDBACK = "modelrollout_shadow_feedback_total"
 SHADOW_FEEDBACK_CORRECT = "modelrollout_shadow_feedback_correct_total"
 
 
-class ExpositionError(ValueError):
+class ExpositionError(ModelRolloutError, ValueError):
     """The scraped text is not the Prometheus exposition format."""
 
 

@@ -25,12 +25,14 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from ..errors import ModelRolloutError
+
 log = structlog.get_logger(__name__)
 
 VERSION_HEADER = "x-model-version"
 
 
-class TrafficError(ValueError):
+class TrafficError(ModelRolloutError, ValueError):
     """The traffic sample cannot be used (missing file, no label column, ragged rows)."""
 
 

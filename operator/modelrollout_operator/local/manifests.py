@@ -23,10 +23,11 @@ from ..api.v1alpha1 import (
     format_duration,
     parse_duration,
 )
+from ..errors import ModelRolloutError
 from ..resources.training import trainer_args
 
 
-class ManifestError(ValueError):
+class ManifestError(ModelRolloutError, ValueError):
     """The demo's YAML is missing, invalid, or does not hang together."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.v1alpha1 import ModelVersion
+from ..errors import ModelRolloutError
 from .manifests import ManifestError, local_dataset_path, trainer_argv
 from .recipes import TRAFFIC_FILE, recipe_for
 from .supervising import Supervisor
@@ -23,7 +24,7 @@ TRAINER = (sys.executable, "-m", "modelrollout_trainer.cli")
 EXIT_GATE_FAILED = 3
 
 
-class PreparationError(RuntimeError):
+class PreparationError(ModelRolloutError, RuntimeError):
     """A dataset could not be drawn or a version could not be trained."""
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ModelRolloutError
+
 TRAFFIC_FILE = "traffic.csv"  # held-out clean rows the load generator sends
 
 
-class RecipeError(LookupError):
+class RecipeError(ModelRolloutError, LookupError):
     """A ModelVersion names a dataset the demo does not know how to draw."""
 
 

@@ -22,10 +22,12 @@ from types import TracebackType
 import httpx
 import structlog
 
+from ..errors import ModelRolloutError
+
 log = structlog.get_logger(__name__)
 
 
-class ProcessFailed(RuntimeError):
+class ProcessFailed(ModelRolloutError, RuntimeError):
     """A supervised process exited when it should not have, or never became ready."""
 
 

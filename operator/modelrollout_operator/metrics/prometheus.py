@@ -18,6 +18,7 @@ import structlog
 
 from ..analysis import Tally
 from ..api.v1alpha1 import MetricCheck
+from ..errors import ModelRolloutError
 from ..rollout.model import Measurement, MetricObservation, ObservationPlan
 from .base import Target, planned_checks
 from .promql import Queries, TemplateError, queries_for
@@ -25,7 +26,7 @@ from .promql import Queries, TemplateError, queries_for
 log = structlog.get_logger(__name__)
 
 
-class QueryError(Exception):
+class QueryError(ModelRolloutError):
     """Prometheus could not answer a query."""
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from ..api.v1alpha1 import Acceptance, ModelVersionSpec, Training
+from ..errors import ModelRolloutError
 
 
 def trainer_device(training: Training) -> str:
@@ -49,7 +50,7 @@ def trainer_args(
     return args
 
 
-class TrainerResultError(ValueError):
+class TrainerResultError(ModelRolloutError, ValueError):
     """The termination message is not the trainer's result JSON."""
 
 

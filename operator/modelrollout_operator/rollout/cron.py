@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..errors import ModelRolloutError
+
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day of month", "month", "day of week")
 #: How far ahead to look (a schedule such as "0 0 30 2 *" never fires).
 HORIZON = timedelta(days=366 * 4)
 
 
-class CronError(ValueError):
+class CronError(ModelRolloutError, ValueError):
     """Not a five-field cron expression this matcher understands."""
 
 

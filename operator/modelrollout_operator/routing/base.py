@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..api.v1alpha1 import ExperimentSpec
+from ..errors import ModelRolloutError
 from ..rollout.model import SetTraffic
 
 
-class RoutingError(Exception):
+class RoutingError(ModelRolloutError):
     """Traffic could not be applied (e.g. weight for a version that is not Ready)."""
 
 
