@@ -28,7 +28,7 @@ from modelrollout_operator.local.supervising import Supervisor, free_port
 from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import PrometheusProvider
 from modelrollout_operator.rollout import SetTraffic
-from modelrollout_operator.routing import VersionRef
+from modelrollout_operator.routing import ExperimentRef, VersionRef
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
@@ -165,7 +165,13 @@ async def test_a_candidate_failing_half_its_requests_behind_fallback_is_rolled_b
     candidate = VersionRef(name="scorer-v2", version="2", ready=True, endpoint=front.url)
     driver = Driver(experiment, baseline, candidate, provider, router, clock_zero=time.monotonic())
     # today's routing first: every user on the baseline
-    await router.apply({}, experiment.spec, SetTraffic(candidate_weight=0), baseline, candidate)
+    await router.apply(
+        ExperimentRef("e", "default"),
+        experiment.spec,
+        SetTraffic(candidate_weight=0),
+        baseline,
+        candidate,
+    )
     started = datetime.now(UTC)
     await load.start()
     try:

@@ -21,7 +21,7 @@ from modelrollout_operator.local.supervising import Supervisor, free_port
 from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import Target
 from modelrollout_operator.rollout import ObservationPlan, SetTraffic
-from modelrollout_operator.routing import RoutingError, VersionRef
+from modelrollout_operator.routing import ExperimentRef, RoutingError, VersionRef
 
 FEATURES = 39
 SPEC = ExperimentSpec(model="scorer", baseline="scorer-v1", candidate="scorer-v2")
@@ -77,7 +77,7 @@ async def test_routing_traffic_feedback_and_counters_end_to_end(
         router = AdminRouter(gateway.url, admin_token=gateway.admin_token)
         provider = GatewayCountersProvider(gateway.url, "scorer")
         try:
-            exp = {"metadata": {"name": "e"}}
+            exp = ExperimentRef("e", "default")
             await router.apply(exp, SPEC, SetTraffic(candidate_weight=50), V1, V2)
             assert await router.weights("scorer", ["1", "2"]) == {"1": 50, "2": 50}
             start = datetime.now(UTC)
@@ -129,9 +129,13 @@ async def test_a_router_never_sends_traffic_to_a_candidate_that_is_not_ready() -
     unready = VersionRef(name="scorer-v2", version="2", ready=False)
     try:
         with pytest.raises(RoutingError, match="not Ready"):
-            await router.apply({}, SPEC, SetTraffic(candidate_weight=10), V1, unready)
+            await router.apply(
+                ExperimentRef("e", "default"), SPEC, SetTraffic(candidate_weight=10), V1, unready
+            )
         with pytest.raises(RoutingError, match="unreachable"):
-            await router.apply({}, SPEC, SetTraffic(candidate_weight=10), V1, V2)
+            await router.apply(
+                ExperimentRef("e", "default"), SPEC, SetTraffic(candidate_weight=10), V1, V2
+            )
     finally:
         await router.close()
     assert router.applied == []

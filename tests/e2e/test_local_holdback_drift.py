@@ -28,7 +28,7 @@ from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import PrometheusProvider
 from modelrollout_operator.notifying import Notifier
 from modelrollout_operator.rollout import EmitEvent, SetTraffic
-from modelrollout_operator.routing import VersionRef
+from modelrollout_operator.routing import ExperimentRef, VersionRef
 from tests.support.webhooks import WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
@@ -145,7 +145,13 @@ async def test_drift_after_the_promotion_rolls_back_to_the_previous_version_in_t
         await after.start()  # the new population arrives
         return time.monotonic()
 
-    await router.apply({}, experiment.spec, SetTraffic(candidate_weight=0), baseline, candidate)
+    await router.apply(
+        ExperimentRef("e", "default"),
+        experiment.spec,
+        SetTraffic(candidate_weight=0),
+        baseline,
+        candidate,
+    )
     await before.start()
     drifting = asyncio.get_running_loop().create_task(drift())
     try:

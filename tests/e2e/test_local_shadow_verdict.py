@@ -35,7 +35,7 @@ from modelrollout_operator.local.supervising import Supervisor
 from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import PrometheusProvider
 from modelrollout_operator.rollout import SetTraffic
-from modelrollout_operator.routing import VersionRef
+from modelrollout_operator.routing import ExperimentRef, VersionRef
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
@@ -97,7 +97,13 @@ async def _run_shadow(
     driver = Driver(experiment, baseline, shadow, provider, router, clock_zero=time.monotonic())
     # today's routing first: every user on the served version (without a table the gateway
     # answers with the repository's newest version)
-    await router.apply({}, experiment.spec, SetTraffic(candidate_weight=0), baseline, shadow)
+    await router.apply(
+        ExperimentRef("e", "default"),
+        experiment.spec,
+        SetTraffic(candidate_weight=0),
+        baseline,
+        shadow,
+    )
     await load.start()
     try:
         outcome = await asyncio.wait_for(driver.run(deadline_seconds=100), timeout=130)

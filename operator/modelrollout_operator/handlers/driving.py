@@ -46,7 +46,7 @@ from ..rollout import desired_traffic, plan_observation, reconcile
 from ..rollout.holding import retire_due
 from ..rollout.model import EmitEvent, SetTraffic, World
 from ..rollout.queueing import WAITING, blocker, entry_of
-from ..routing import VersionRef
+from ..routing import ExperimentRef, VersionRef
 from .afterwards import next_look, previous_waits, undo_pending
 from .failures import describe
 from .intents import consumed, read_intent
@@ -261,7 +261,9 @@ async def _catch_up(services: Services, facts: _Facts, state: PassState, now: da
         traffic = desired_traffic(spec, facts.status)
         router = services.routers[spec.routing.provider]
         try:
-            await router.apply(body, spec, traffic, facts.baseline, facts.candidate)
+            await router.apply(
+                ExperimentRef.of(body), spec, traffic, facts.baseline, facts.candidate
+            )
         except Exception as exc:  # whatever failed, the routing is retried
             error = describe(exc)
             log.warning("experiment.routing_failed", name=name, error=error)

@@ -40,7 +40,7 @@ from ..rollout import (
     plan_observation,
     reconcile,
 )
-from ..routing import Router, VersionRef
+from ..routing import ExperimentRef, Router, VersionRef
 from .timeline import Tick, tick_from
 
 log = structlog.get_logger(__name__)
@@ -116,7 +116,7 @@ class Driver:
             baseline_version=baseline.version,
             candidate_version=candidate.version,
         )
-        self._object = {"metadata": {"name": self.name, "namespace": namespace}}
+        self._experiment = ExperimentRef(self.name, namespace)
         # `modelrollout get experiment NAME --local DIR` reads these (one file per Experiment).
         self.snapshots = snapshots
         self.notifier = notifier  # spec.notify's webhooks, as the operator sends them
@@ -141,7 +141,7 @@ class Driver:
             for action in decision.actions:
                 if isinstance(action, SetTraffic):
                     await self.router.apply(
-                        self._object, spec, action, self.baseline, self.candidate
+                        self._experiment, spec, action, self.baseline, self.candidate
                     )
                     if action.promoted:
                         outcome.promoted = True

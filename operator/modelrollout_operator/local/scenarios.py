@@ -12,7 +12,7 @@ from pathlib import Path
 from ..api.v1alpha1 import Experiment
 from ..metrics import MetricsProvider
 from ..rollout import EmitEvent, SetTraffic
-from ..routing import VersionRef
+from ..routing import ExperimentRef, VersionRef
 from .counters import GatewayCountersProvider
 from .driving import Driver, Outcome
 from .loading import LoadGenerator, LoadProfile, TrafficSample
@@ -94,7 +94,11 @@ class ScenarioRunner:
             )
         # Today's state: the baseline answers everything before the experiment starts.
         await self.router.apply(
-            {"metadata": {"name": name}}, spec, SetTraffic(candidate_weight=0), baseline, candidate
+            ExperimentRef(name, "default"),
+            spec,
+            SetTraffic(candidate_weight=0),
+            baseline,
+            candidate,
         )
         load = LoadGenerator(
             self.gateway_url,

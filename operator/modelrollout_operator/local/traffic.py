@@ -6,7 +6,7 @@ router; only the transport differs (HTTP instead of a watched ConfigMap).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ import structlog
 
 from ..api.v1alpha1 import ExperimentSpec
 from ..rollout.model import SetTraffic
-from ..routing import RoutingError, VersionRef, build_routing_table
+from ..routing import ExperimentRef, RoutingError, VersionRef, build_routing_table
 from ..routing.base import check_ready
 
 log = structlog.get_logger(__name__)
@@ -39,7 +39,7 @@ class AdminRouter:
 
     async def apply(
         self,
-        experiment: Mapping[str, Any],
+        experiment: ExperimentRef,
         spec: ExperimentSpec,
         traffic: SetTraffic,
         baseline: VersionRef,
@@ -70,7 +70,7 @@ class AdminRouter:
         self.applied.append(table)
         log.info(
             "routing.applied",
-            experiment=experiment.get("metadata", {}).get("name"),
+            experiment=experiment.name,
             weight=traffic.candidate_weight,
             promoted=traffic.promoted,
             generation=generation,

@@ -1,11 +1,12 @@
 """Traffic providers: the router sees weights, never phases."""
 
-from .base import ObjectApi, Router, RoutingError, VersionRef
+from .base import ExperimentRef, ObjectApi, Router, RoutingError, VersionRef
 from .gateway import GatewayRouter
 from .httproute import HTTPRouteRouter
 from .table import build_routing_table
 
 __all__ = [
+    "ExperimentRef",
     "GatewayRouter",
     "HTTPRouteRouter",
     "ObjectApi",

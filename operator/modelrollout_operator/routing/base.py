@@ -28,6 +28,26 @@ class VersionRef:
     service: str | None = None  # the Service in front of its server (HTTPRoute backends)
 
 
+@dataclass(frozen=True)
+class ExperimentRef:
+    """The Experiment a routing change is for: what routers name, label and own objects by."""
+
+    name: str
+    namespace: str
+    uid: str | None = None  # owner references need it; local mode has no object, hence none
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ExperimentRef:
+        """From an Experiment object as the API returns it (no namespace: `default`)."""
+        meta = body.get("metadata") or {}
+        uid = meta.get("uid")
+        return cls(
+            name=str(meta["name"]),
+            namespace=str(meta.get("namespace") or "default"),
+            uid=str(uid) if uid else None,
+        )
+
+
 class ObjectApi(Protocol):
     """get / create / patch on typed resources; `KubeClient` implements it."""
 
@@ -49,7 +69,7 @@ class ObjectApi(Protocol):
 class Router(Protocol):
     async def apply(
         self,
-        experiment: Mapping[str, Any],
+        experiment: ExperimentRef,
         spec: ExperimentSpec,
         traffic: SetTraffic,
         baseline: VersionRef,

@@ -18,7 +18,7 @@ import structlog
 
 from ..api.v1alpha1 import ExperimentSpec
 from ..rollout.model import SetTraffic
-from .base import ObjectApi, VersionRef, check_ready
+from .base import ExperimentRef, ObjectApi, VersionRef, check_ready
 from .table import build_routing_table
 
 log = structlog.get_logger(__name__)
@@ -77,17 +77,16 @@ class GatewayRouter:
 
     async def apply(
         self,
-        experiment: Mapping[str, Any],
+        experiment: ExperimentRef,
         spec: ExperimentSpec,
         traffic: SetTraffic,
         baseline: VersionRef,
         candidate: VersionRef,
     ) -> None:
         check_ready(traffic, baseline, candidate)
-        meta = experiment.get("metadata", {})
-        exp_ns = str(meta.get("namespace") or "default")
+        exp_ns = experiment.namespace
         namespace = self._namespace
-        name = configmap_name(exp_ns, str(meta["name"]))
+        name = configmap_name(exp_ns, experiment.name)
         existing = await self._api.get(self._configmaps, namespace, name)
         old: dict[str, Any] | None = None
         if existing is not None:
@@ -118,18 +117,18 @@ class GatewayRouter:
                     "name": name,
                     "namespace": namespace,
                     "labels": labels,
-                    "annotations": {EXPERIMENT_ANNOTATION: f"{exp_ns}/{meta['name']}"},
+                    "annotations": {EXPERIMENT_ANNOTATION: f"{exp_ns}/{experiment.name}"},
                 },
                 "data": data,
             }
             # Owner references cannot cross namespaces: elsewhere `forget` deletes it.
-            if namespace == exp_ns and meta.get("uid"):
+            if namespace == exp_ns and experiment.uid:
                 body["metadata"]["ownerReferences"] = [
                     {
                         "apiVersion": "modelrollout.dev/v1alpha1",
                         "kind": "Experiment",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
+                        "name": experiment.name,
+                        "uid": experiment.uid,
                     }
                 ]
             await self._api.create(self._configmaps, namespace, body)

@@ -10,7 +10,7 @@ import structlog
 
 from ..api.v1alpha1 import ExperimentSpec
 from ..rollout.model import SetTraffic
-from .base import ObjectApi, RoutingError, VersionRef, check_ready
+from .base import ExperimentRef, ObjectApi, RoutingError, VersionRef, check_ready
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +42,7 @@ class HTTPRouteRouter:
 
     async def apply(
         self,
-        experiment: Mapping[str, Any],
+        experiment: ExperimentRef,
         spec: ExperimentSpec,
         traffic: SetTraffic,
         baseline: VersionRef,
@@ -54,7 +54,7 @@ class HTTPRouteRouter:
             raise RoutingError("routing.provider httpRoute needs routing.httpRoute")
         if traffic.shadow_percent:
             raise RoutingError("HTTPRoute weights cannot mirror traffic: use the gateway provider")
-        namespace = ref.namespace or str(experiment.get("metadata", {}).get("namespace"))
+        namespace = ref.namespace or experiment.namespace
         route = await self._api.get(self._httproutes, namespace, ref.name)
         if route is None:
             raise RoutingError(f"HTTPRoute {namespace}/{ref.name} not found")

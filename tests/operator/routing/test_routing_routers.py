@@ -12,10 +12,16 @@ from modelrollout_inference.routing.table import RoutingTable
 from modelrollout_operator.api.v1alpha1 import ExperimentSpec
 from modelrollout_operator.k8s.client import CONFIGMAPS, HTTPROUTES, Connection, KubeClient
 from modelrollout_operator.rollout.model import SetTraffic
-from modelrollout_operator.routing import GatewayRouter, HTTPRouteRouter, RoutingError, VersionRef
+from modelrollout_operator.routing import (
+    ExperimentRef,
+    GatewayRouter,
+    HTTPRouteRouter,
+    RoutingError,
+    VersionRef,
+)
 from tests.support.kubernetes import register_resources
 
-EXP = {"metadata": {"name": "exp", "namespace": "ml", "uid": "u1"}}
+EXP = ExperimentRef(name="exp", namespace="ml", uid="u1")
 BASE = VersionRef(name="v1", version="1", ready=True, endpoint="http://a:8000", service="v1-server")
 CAND = VersionRef(name="v2", version="2", ready=True, endpoint="http://b:8000", service="v2-server")
 SPEC = ExperimentSpec(model="scorer", baseline="v1", candidate="v2")
