@@ -171,6 +171,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == '/peer':
             body = urllib.request.urlopen(os.environ['PEER'], timeout=2).read()
+        elif self.path == '/prepared':
+            body = open('/data/prepared').read().encode()
         else:
             body = os.environ['HOSTNAME'].encode()
         self.send_response(200); self.end_headers(); self.wfile.write(body)
@@ -180,14 +182,23 @@ http.server.ThreadingHTTPServer(('0.0.0.0', 8000), H).serve_forever()
 
 
 def deployment(name: str, replicas: int, peer: str) -> dict[str, Any]:
+    """A web server on 0.0.0.0:8000 (every replica), after an init container fills its emptyDir."""
     labels = {"app": name}
+    prepare = "open('/data/prepared', 'w').write('by the init container')"
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": NS, "generation": 1},
         "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": {
             "metadata": {"labels": labels},
-            "spec": {"containers": [{
+            "spec": {
+              "volumes": [{"name": "data", "emptyDir": {}}],
+              "initContainers": [{
+                "name": "prepare", "image": "python:3.11", "command": [PY, "-c", prepare],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                "securityContext": {"runAsUser": 10001}}],
+              "containers": [{
                 "name": "web", "image": "python:3.11", "command": [PY, "-c", SERVER],
+                "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
                 "env": [{"name": "PEER", "value": peer}],
                 "ports": [{"name": "http", "containerPort": 8000}],
                 "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
@@ -201,7 +212,7 @@ def service(name: str) -> dict[str, Any]:
             "spec": {"selector": {"app": name}, "ports": [{"port": 8000}]}}  # fmt: skip
 
 
-async def test_deployments_on_the_same_port_become_ready_and_reach_each_other_by_service_name(
+async def test_deployments_on_one_port_run_their_init_containers_and_reach_each_other_by_name(
     kmock: Any, kubelet: Kubelet
 ) -> None:
     import aiohttp
@@ -232,6 +243,11 @@ async def test_deployments_on_the_same_port_become_ready_and_reach_each_other_by
             assert await resp.text() == right.name
         async with http.get(f"http://{right.ip}:8000/peer") as resp:
             assert await resp.text() in {p.name for p in left}
+        async with http.get(f"http://{right.ip}:8000/prepared") as resp:
+            assert await resp.text() == "by the init container"
+    pod = objects(kmock, "pods")[right.name]
+    init = pod["status"]["initContainerStatuses"][0]
+    assert init["name"] == "prepare" and init["state"]["terminated"]["exitCode"] == 0
 
     # Scale to zero stops the pods; deleting the other stops its process.
     async with aiohttp.ClientSession() as http:

@@ -403,6 +403,10 @@ class Kubelet:
             "HOME": "/",
         }
         env.update(dict(image.env))
+        if os.environ.get("PYTHONPATH"):
+            # The harness's plumbing (as in pods.py): a run against another checkout's code
+            # (PYTHONPATH=<checkout>/operator:...) runs that code in the pods too.
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         if self.kubernetes_service is not None:
             host, port = self.kubernetes_service
             env.update({
