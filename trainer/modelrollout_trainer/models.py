@@ -42,7 +42,8 @@ class TabularMLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net((features - self.mean) * self.inv_std)
+        scaled: torch.Tensor = self.net((features - self.mean) * self.inv_std)
+        return scaled
 
 
 class ScoringHead(nn.Module):
@@ -62,7 +63,7 @@ class ScoringHead(nn.Module):
         self.target_std = float(target_std)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        raw = self.mlp(features)
+        raw: torch.Tensor = self.mlp(features)
         if self.task is Task.BINARY:
             return torch.sigmoid(raw)
         if self.task is Task.MULTICLASS:

@@ -83,7 +83,8 @@ def _raw_logit(rule: _Rule, parts: dict[str, Array]) -> Array:
     ctx += 2.0 * np.maximum(context[:, 1] - 0.6, 0.0) * np.sign(affinity)  # context amplifies
     daily = 0.8 * np.sin(2 * np.pi * timing[:, 0] + rule.phase)
     recency = -0.6 * np.log1p(timing[:, 2]) + 0.3 * np.tanh(timing[:, 3] - 1.0)
-    return 1.2 * np.tanh(affinity) + ctx + daily + recency + 0.2 * timing[:, 4]
+    logit: Array = 1.2 * np.tanh(affinity) + ctx + daily + recency + 0.2 * timing[:, 4]
+    return logit
 
 
 def _make_rule(rule_seed: int) -> _Rule:

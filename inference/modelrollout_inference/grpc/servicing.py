@@ -61,7 +61,8 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     }
 
 
-class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
+# The generated gRPC module has no type stubs: its servicer base is Any to mypy.
+class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     """Health, metadata and ModelInfer; the other Triton RPCs answer UNIMPLEMENTED.
 
     Method names are fixed by the service definition, hence CamelCase.

@@ -50,7 +50,10 @@ def evaluate_threshold(
         return early
     assert candidate.value is not None
     value = candidate.value
-    fmt = lambda x: format_value(check, x)  # noqa: E731
+
+    def fmt(x: float) -> str:
+        return format_value(check, x)
+
     verdicts: list[Verdict] = []
     parts: list[str] = []
     if check.min is not None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
 Schema = dict[str, Any]
@@ -111,7 +113,7 @@ def compile_rule(rule: str) -> celpy.Runner:
     env = celpy.Environment()
     try:
         ast = env.compile(rule)
-    except celpy.CELParseError as exc:
+    except CELParseError as exc:
         raise ValueError(f"CEL rule does not compile: {rule!r}: {exc}") from exc
     return env.program(ast, functions=KUBERNETES_FUNCTIONS)
 
@@ -139,7 +141,7 @@ def to_cel(value: Any, schema: Schema) -> Any:
     if kind == "integer" and isinstance(value, int) and not isinstance(value, bool):
         return celtypes.IntType(value)
     # Untyped or mistyped (schema validation reports those): the plain JSON mapping.
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 # --- the walk -----------------------------------------------------------------------------
@@ -158,13 +160,16 @@ def evaluate(obj: Any, schema: Schema, old: Any = None) -> list[RuleViolation]:
 
 
 def _too_big(obj: Any, schema: Schema) -> bool:
+    limit: int
     if isinstance(obj, list):
-        return len(obj) > schema.get("maxItems", len(obj))
-    if isinstance(obj, str):
-        return len(obj) > schema.get("maxLength", len(obj))
-    if isinstance(obj, dict):
-        return len(obj) > schema.get("maxProperties", len(obj))
-    return False
+        limit = schema.get("maxItems", len(obj))
+    elif isinstance(obj, str):
+        limit = schema.get("maxLength", len(obj))
+    elif isinstance(obj, dict):
+        limit = schema.get("maxProperties", len(obj))
+    else:
+        return False
+    return len(obj) > limit
 
 
 def _oversized(obj: Any, schema: Schema) -> tuple[frozenset[str], frozenset[str]]:

@@ -119,7 +119,7 @@ def _short(error: jsonschema.ValidationError) -> str:
     unit = _SIZES.get(str(error.validator))
     if unit is not None and isinstance(error.instance, list | str | dict):
         return f"{len(error.instance)} {unit}: at most {error.validator_value} allowed"
-    message = error.message
+    message: str = error.message
     return message if len(message) <= 300 else message[:297] + "..."
 
 

@@ -46,6 +46,7 @@ def _preview(value: object) -> str:
 def _numeric_column(frame: pd.DataFrame, column: str) -> npt.NDArray[np.float64]:
     """The column as float64, or a DatasetError naming the first row that is not a number."""
     series = frame[column]
+    values: npt.NDArray[np.float64]
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
