@@ -50,6 +50,12 @@ class WorkloadSettings(BaseModel):
     scratch_size_limit: str = Field(
         default="1Gi", description="sizeLimit of each writable emptyDir (/tmp and the like)."
     )
+    scheduling: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Default placement (nodeSelector, tolerations, affinity, "
+        "priorityClassName, gpuToleration) of every pod the operator creates, in the API's "
+        "Scheduling form (api/v1alpha1/scheduling.py); a ModelVersion's own fields win.",
+    )
 
 
 class OperatorSettings(BaseSettings):

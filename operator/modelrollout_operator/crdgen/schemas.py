@@ -34,6 +34,7 @@ _KEY_ORDER = (
     "pattern",
     "minItems",
     "maxItems",
+    "maxProperties",
     "items",
     "properties",
     "additionalProperties",
@@ -54,6 +55,7 @@ _PLAIN = frozenset(
         "pattern",
         "minItems",
         "maxItems",
+        "maxProperties",
     }
 )
 #: Keywords with no place in a CRD (pydantic's cosmetics).

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.v1alpha1 import ModelVersionSpec, Runtime, parse_duration
+from ..api.v1alpha1.scheduling import Scheduling
 from ..settings import WorkloadSettings
 from .naming import (
     GRPC_PORT,
@@ -19,6 +20,7 @@ from .naming import (
     serving_name,
     version_labels,
 )
+from .scheduling import placed, sized
 from .training import trainer_args
 from .workloads import restricted_pod_spec
 
@@ -113,14 +115,24 @@ def training_job(
             },
             "template": {
                 "metadata": {"labels": labels},
-                "spec": restricted_pod_spec(
-                    {"restartPolicy": "Never", "containers": [container]},
-                    workloads or WorkloadSettings(),
-                    service_account=training.service_account_name,
+                "spec": placed(
+                    restricted_pod_spec(
+                        {"restartPolicy": "Never", "containers": [container]},
+                        workloads or WorkloadSettings(),
+                        service_account=training.service_account_name,
+                    ),
+                    training.scheduling,
+                    chart_scheduling(workloads),
+                    gpus=training.resources.gpus,
                 ),
             },
         },
     }
+
+
+def chart_scheduling(workloads: WorkloadSettings | None) -> Scheduling:
+    """The chart's default placement (`workloads.scheduling`), in the API's form."""
+    return Scheduling.model_validate((workloads or WorkloadSettings()).scheduling)
 
 
 def model_repository(artifact_uri: str, model: str, version: int) -> str:
@@ -291,7 +303,7 @@ def serving_deployment(
         }
     if serving.credentials_secret and serving.runtime != Runtime.TRITON:
         container["envFrom"] = [{"secretRef": {"name": serving.credentials_secret}}]
-    pod_spec: dict[str, Any] = {"containers": [container]}
+    pod_spec: dict[str, Any] = {"containers": [sized(container, serving.cpu, serving.memory)]}
     if init_containers:
         pod_spec["initContainers"] = init_containers
     if volumes:
@@ -319,7 +331,12 @@ def serving_deployment(
                     },
                 },
                 # "restricted", a writable /tmp (the artifact cache), no API token.
-                "spec": restricted_pod_spec(pod_spec, workloads or WorkloadSettings()),
+                "spec": placed(
+                    restricted_pod_spec(pod_spec, workloads or WorkloadSettings()),
+                    serving.scheduling,
+                    chart_scheduling(workloads),
+                    gpus=serving.gpus,
+                ),
             },
         },
     }

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 KINDS = ("ModelVersion", "Experiment")
 ALLOWED_KEYS = {
     "description", "type", "format", "enum", "default", "minimum", "exclusiveMinimum",
-    "maximum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems",
+    "maximum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "maxProperties",
     "items", "properties", "additionalProperties", "required", "x-kubernetes-validations",
 }  # fmt: skip
 

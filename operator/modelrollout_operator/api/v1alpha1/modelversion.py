@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from .base import ApiModel, Condition, Duration, ObjectName, cel
+from .scheduling import Scheduling
 
 Sha256 = Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-f0-9]{64}$")]
 Quantity = Annotated[
@@ -144,6 +145,11 @@ class Training(ApiModel):
     credentials_secret: ObjectName | None = Field(
         default=None, description="Secret with AWS_* variables for the dataset and the repository."
     )
+    scheduling: Scheduling = Field(
+        default_factory=Scheduling,
+        description="Where the training pod runs (node selector, tolerations, node affinity, "
+        "priority class); unset fields take the chart's workloads.scheduling.",
+    )
     service_account_name: ObjectName | None = Field(
         default=None,
         description="ServiceAccount the training pod runs as (its data access, e.g. a cloud "
@@ -180,6 +186,17 @@ class Serving(ApiModel):
     dynamic_batching: DynamicBatching = Field(default_factory=DynamicBatching)
     credentials_secret: ObjectName | None = Field(
         default=None, description="Secret with AWS_* variables to read the model repository."
+    )
+    cpu: Quantity | None = Field(
+        default=None, description="CPU request per replica; unset: the chart's default."
+    )
+    memory: Quantity | None = Field(
+        default=None, description="Memory request and limit per replica; unset: the chart's."
+    )
+    scheduling: Scheduling = Field(
+        default_factory=Scheduling,
+        description="Where the serving pods run; unset fields take the chart's "
+        "workloads.scheduling.",
     )
 
     @model_validator(mode="after")
