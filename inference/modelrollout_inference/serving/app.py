@@ -38,6 +38,10 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Background = Callable[[], Coroutine[Any, Any, None]]
+# A /v2 route's handler: (app, model or "", version or None, scope, receive, send, started).
+V2Handler = Callable[
+    ["GatewayApp", str, str | None, Scope, Receive, Send, float], Coroutine[Any, Any, None]
+]
 
 
 class Service(Protocol):
@@ -143,32 +147,48 @@ class GatewayApp:
         send: Send,
         started: float,
     ) -> None:
-        n = len(parts)
-        if n == 1 and method == "GET":
-            return await _respond(send, 200, SERVER_METADATA)
-        if n == 3 and parts[1] == "health" and method == "GET":
-            if parts[2] == "live" or (parts[2] == "ready" and self.gateway.ready):
-                return await _respond(send, 200, b"")
-            return await _error(send, 503, self.gateway.not_ready_reason() or "not ready")
-        if n < 3 or parts[1] != "models":
+        route = match_v2(method, parts)
+        if route is None:
             raise NotFound(f"no route for {method} {scope['path']}")
-        model = self.gateway.resolve(parts[2])
-        version: str | None = None
-        rest = parts[3:]
-        if len(rest) >= 2 and rest[0] == "versions":
-            version, rest = rest[1], rest[2:]
-        if rest == ["infer"] and method == "POST":
-            return await self._infer(model, version, scope, receive, send, started)
-        if rest == ["feedback"] and method == "POST" and version is None:
-            return await self._feedback(model, scope, receive, send)
-        if rest == [] and method == "GET":
-            return await self._metadata(model, version, send)
-        if rest == ["ready"] and method == "GET":
-            _, backend = await self.gateway.backend_for(model, version)
-            if backend.is_ready():
-                return await _respond(send, 200, b"")
-            return await _error(send, 503, f"model '{model}' is not ready")
-        raise NotFound(f"no route for {method} {scope['path']}")
+        handler, model_at, version_at = route
+        model = self.gateway.resolve(parts[model_at]) if model_at else ""
+        version = parts[version_at] if version_at else None
+        await handler(self, model, version, scope, receive, send, started)
+
+    async def _server_metadata(
+        self, _model: str, _version: str | None, _scope: Scope, _r: Receive, send: Send, _t: float
+    ) -> None:
+        await _respond(send, 200, SERVER_METADATA)
+
+    async def _live(
+        self, _model: str, _version: str | None, _scope: Scope, _r: Receive, send: Send, _t: float
+    ) -> None:
+        await _respond(send, 200, b"")
+
+    async def _ready(
+        self, _model: str, _version: str | None, _scope: Scope, _r: Receive, send: Send, _t: float
+    ) -> None:
+        if self.gateway.ready:
+            return await _respond(send, 200, b"")
+        await _error(send, 503, self.gateway.not_ready_reason() or "not ready")
+
+    async def _model_ready(
+        self, model: str, version: str | None, _scope: Scope, _r: Receive, send: Send, _t: float
+    ) -> None:
+        _, backend = await self.gateway.backend_for(model, version)
+        if backend.is_ready():
+            return await _respond(send, 200, b"")
+        await _error(send, 503, f"model '{model}' is not ready")
+
+    async def _model_metadata(
+        self, model: str, version: str | None, _scope: Scope, _r: Receive, send: Send, _t: float
+    ) -> None:
+        await self._metadata(model, version, send)
+
+    async def _model_feedback(
+        self, model: str, _v: str | None, scope: Scope, receive: Receive, send: Send, _t: float
+    ) -> None:
+        await self._feedback(model, scope, receive, send)
 
     async def _infer(
         self,
@@ -313,6 +333,61 @@ class GatewayApp:
                 raise NotFound(f"no routing table for model '{model}'")
             return await _respond(send, 200, orjson.dumps({"removed": True}))
         raise NotFound(f"no admin route for {method} {scope['path']}")
+
+
+# KServe v2 routes, declared: (method, path pattern, handler). In a pattern `{model}` and
+# `{version}` match one segment each; every other segment must match exactly. Patterns are
+# compiled into a dict keyed by (method, segment count), each entry a short list of literal
+# checks, so a request costs one dict lookup and a few string compares (as the hand-written
+# branches did).
+V2_ROUTES: tuple[tuple[str, str, V2Handler], ...] = (
+    ("GET", "/v2", GatewayApp._server_metadata),
+    ("GET", "/v2/health/live", GatewayApp._live),
+    ("GET", "/v2/health/ready", GatewayApp._ready),
+    ("POST", "/v2/models/{model}/infer", GatewayApp._infer),
+    ("POST", "/v2/models/{model}/versions/{version}/infer", GatewayApp._infer),
+    ("POST", "/v2/models/{model}/feedback", GatewayApp._model_feedback),
+    ("GET", "/v2/models/{model}", GatewayApp._model_metadata),
+    ("GET", "/v2/models/{model}/versions/{version}", GatewayApp._model_metadata),
+    ("GET", "/v2/models/{model}/ready", GatewayApp._model_ready),
+    ("GET", "/v2/models/{model}/versions/{version}/ready", GatewayApp._model_ready),
+)
+
+# (literal segments as (index, text), handler, index of {model} or 0, of {version} or 0)
+_Compiled = tuple[tuple[tuple[int, str], ...], V2Handler, int, int]
+
+
+def _compile(
+    routes: Sequence[tuple[str, str, V2Handler]],
+) -> dict[tuple[str, int], list[_Compiled]]:
+    table: dict[tuple[str, int], list[_Compiled]] = {}
+    for method, pattern, handler in routes:
+        segments = pattern.strip("/").split("/")
+        literals = tuple(
+            (i, segment)
+            for i, segment in enumerate(segments)
+            if segment not in ("{model}", "{version}")
+        )
+        model_at = segments.index("{model}") if "{model}" in segments else 0
+        version_at = segments.index("{version}") if "{version}" in segments else 0
+        table.setdefault((method, len(segments)), []).append(
+            (literals, handler, model_at, version_at)
+        )
+    return table
+
+
+_V2_TABLE = _compile(V2_ROUTES)
+
+
+def match_v2(method: str, parts: list[str]) -> tuple[V2Handler, int, int] | None:
+    """The route for a split /v2 path: (handler, index of the model, of the version; 0: none)."""
+    for literals, handler, model_at, version_at in _V2_TABLE.get((method, len(parts)), ()):
+        for i, text in literals:
+            if parts[i] != text:
+                break
+        else:
+            return handler, model_at, version_at
+    return None
 
 
 def _refuse_declared(headers: dict[str, str], limit: int, what: str) -> None:
