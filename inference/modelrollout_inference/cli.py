@@ -26,20 +26,52 @@ from .watching import ConfigMapWatcher, kube_client, watch_routing_file
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelrollout-gateway")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve models over the KServe v2 HTTP protocol")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve = commands.add_parser(
+        "serve",
+        help="serve models over the KServe v2 HTTP protocol",
+        description="Serve models over KServe v2 (HTTP, optionally gRPC), routing traffic "
+        "between their versions by routing table.",
+        epilog="Every setting, these and the rest (feedback store, limits, admin token, ...), "
+        "can also be given as an environment variable MODELROLLOUT_GATEWAY_<NAME>, e.g. "
+        "MODELROLLOUT_GATEWAY_PORT=8000; an option given here wins.",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8000)")
     serve.add_argument("--grpc-port", type=int, help="also serve KServe v2 gRPC on this port")
-    serve.add_argument("--model-repository", type=Path)
+    serve.add_argument(
+        "--model-repository",
+        type=Path,
+        help="a Triton-layout repository (<model>/<version>/model.onnx) to serve from",
+    )
     serve.add_argument("--model", help="serve one version of this model from --artifact-uri")
     serve.add_argument("--version", type=int, help="the version number it is served as")
     serve.add_argument("--artifact-uri", help="model.onnx by path or s3:// URI")
     serve.add_argument("--artifact-sha256", help="refuse the artifact unless it has this hash")
-    serve.add_argument("--routing-file", type=Path)
-    serve.add_argument("--watch-configmaps", action="store_true", default=None)
-    serve.add_argument("--namespace")
-    serve.add_argument("--prediction-log-dir", type=Path)
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--routing-file",
+        type=Path,
+        help="a routing table (JSON) to apply, re-read when it changes",
+    )
+    serve.add_argument(
+        "--watch-configmaps",
+        action="store_true",
+        default=None,
+        help="apply the routing tables the operator writes to ConfigMaps (Kubernetes API)",
+    )
+    serve.add_argument(
+        "--namespace",
+        help="the namespace whose routing ConfigMaps are watched (default: the pod's own)",
+    )
+    serve.add_argument(
+        "--prediction-log-dir",
+        type=Path,
+        help="write the prediction log (JSON Lines, rotated by size) to this directory",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="least severe log level written (default warning)",
+    )
     add_prepare_parser(commands)
     return parser
 

@@ -50,15 +50,35 @@ def add_prepare_parser(commands: Any) -> None:
         PREPARE_COMMAND,
         help="fetch and verify one version and write a one-version Triton model repository",
     )
-    p.add_argument("--model", required=True)
-    p.add_argument("--version", required=True, type=_positive)
+    p.add_argument("--model", required=True, help="the model's name (its directory)")
+    p.add_argument("--version", required=True, type=_positive, help="the version to write")
     p.add_argument("--artifact-uri", required=True, help="model.onnx by path or s3:// URI")
-    p.add_argument("--artifact-sha256", required=True, type=_sha256)
+    p.add_argument(
+        "--artifact-sha256",
+        required=True,
+        type=_sha256,
+        help="refuse the artifact unless it has this hash",
+    )
     p.add_argument("--config-uri", required=True, help="the repository's config.pbtxt")
     p.add_argument("--output", required=True, type=Path, help="the model repository to write")
-    p.add_argument("--max-batch-size", type=_not_negative, default=0)
-    p.add_argument("--dynamic-batching", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--max-queue-delay-us", type=_not_negative, default=100)
+    p.add_argument(
+        "--max-batch-size",
+        type=_not_negative,
+        default=0,
+        help="Triton max_batch_size (0: no batching)",
+    )
+    p.add_argument(
+        "--dynamic-batching",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let Triton batch concurrent requests",
+    )
+    p.add_argument(
+        "--max-queue-delay-us",
+        type=_not_negative,
+        default=100,
+        help="longest wait (microseconds) for a dynamic batch to fill",
+    )
     p.add_argument(
         "--termination-log",
         type=Path,
