@@ -36,6 +36,7 @@ from ..resources.manifests import (
     training_job,
 )
 from ..resources.naming import LABEL_MODELVERSION, job_name, serving_name
+from ..resources.updating import stamped, update_patch
 from .services import Services
 from .statuses import status_patch
 
@@ -127,7 +128,49 @@ async def version_pass(services: Services, namespace: str, name: str) -> Version
             serving_facts = _serving_facts(deployment, serving_pods)
         step = advance_version(mv, job_facts, serving_facts, datetime.now(UTC))
         await _apply(services, body, mv, step)
+        if deployment is not None and owned_by(deployment, (body.get("metadata") or {}).get("uid")):
+            await _reconcile_serving(services, body, mv, step, deployment)
         return step
+
+
+def _desired_deployment(
+    services: Services, body: dict[str, Any], mv: ModelVersion, artifact_uri: str, sha256: str
+) -> dict[str, Any]:
+    return stamped(
+        serving_deployment(
+            body,
+            mv.spec,
+            artifact_uri,
+            sha256,
+            triton_image=services.settings.triton_image,
+            gateway_image=services.settings.gateway_image,
+            triton_startup_seconds=services.settings.triton_startup_seconds,
+            workloads=services.settings.workloads,
+        )
+    )
+
+
+async def _reconcile_serving(
+    services: Services,
+    body: dict[str, Any],
+    mv: ModelVersion,
+    step: VersionStep,
+    deployment: dict[str, Any],
+) -> None:
+    """spec.serving edited: the Deployment follows (resources/updating.py)."""
+    status = step.status
+    if status.phase not in (ModelVersionPhase.DEPLOYING, ModelVersionPhase.READY):
+        return  # retired versions stay scaled down; failed and rejected ones are settled
+    if status.artifact is None:
+        return
+    desired = _desired_deployment(services, body, mv, status.artifact.uri, status.artifact.sha256)
+    patch = update_patch(deployment, desired)
+    if patch is None:
+        return
+    meta = body["metadata"]
+    await services.kube.patch(DEPLOYMENTS, meta.get("namespace"), serving_name(meta["name"]), patch)
+    log.info("modelversion.serving_updated", name=meta["name"], namespace=meta.get("namespace"),
+             replicas=mv.spec.serving.replicas, runtime=mv.spec.serving.runtime.value)  # fmt: skip
 
 
 async def _invalid(services: Services, body: dict[str, Any], exc: ValidationError) -> VersionStep:
@@ -191,16 +234,7 @@ async def _apply(
                     training_job(body, mv.spec, workloads=services.settings.workloads),
                 )
         elif isinstance(action, EnsureServing):
-            deployment = serving_deployment(
-                body,
-                mv.spec,
-                action.artifact_uri,
-                action.sha256,
-                triton_image=services.settings.triton_image,
-                gateway_image=services.settings.gateway_image,
-                triton_startup_seconds=services.settings.triton_startup_seconds,
-                workloads=services.settings.workloads,
-            )
+            deployment = _desired_deployment(services, body, mv, action.artifact_uri, action.sha256)
             for res, manifest in (
                 (SERVICES, serving_service(body, mv.spec)),
                 (DEPLOYMENTS, deployment),
