@@ -14,6 +14,7 @@ TESTS = Path(__file__).resolve().parent
 # Folder (relative to tests/) -> marks every test below it gets.
 MARKS_BY_FOLDER: dict[str, tuple[str, ...]] = {
     "operator/e2e": ("slow", "prometheus"),
+    "local/e2e": ("slow",),  # local mode end to end: gateway, trainer, Prometheus processes
     "inpod": ("slow", "inpod"),
 }
 

@@ -8,21 +8,28 @@ from pathlib import Path
 
 from tests.conftest import TESTS, marks_for
 
-
-def test_operator_e2e_files_are_marked_slow_by_their_folder() -> None:
-    for path in (TESTS / "operator" / "e2e").glob("test_*.py"):
-        assert "slow" in marks_for(path), path
-    assert marks_for(TESTS / "operator" / "k8s" / "test_k8s_manifests.py") == ()
+E2E_FOLDERS = (TESTS / "operator" / "e2e", TESTS / "local" / "e2e")
 
 
-def test_not_slow_deselects_every_operator_e2e_test() -> None:
+def test_e2e_files_are_marked_slow_by_their_folder() -> None:
+    for folder in E2E_FOLDERS:
+        paths = list(folder.glob("test_*.py"))
+        assert paths, folder
+        for path in paths:
+            assert "slow" in marks_for(path), path
+    assert marks_for(TESTS / "operator" / "resources" / "test_resources_manifests.py") == ()
+    assert marks_for(TESTS / "local" / "test_local_configuring.py") == ()
+
+
+def test_not_slow_deselects_every_e2e_test() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow",
-         str(TESTS / "operator" / "e2e"), str(TESTS / "operator" / "k8s")],
+         *map(str, E2E_FOLDERS), str(TESTS / "operator" / "resources"), str(TESTS / "local")],
         capture_output=True, text=True, check=False, cwd=Path(TESTS).parent,
     )  # fmt: skip
     selected = [line for line in proc.stdout.splitlines() if "::" in line]
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert selected, "the k8s tests must still be collected"
+    assert any("/resources/" in line for line in selected), "unit tests are still collected"
+    assert any("tests/local/test_" in line for line in selected), "local unit tests too"
     assert not [line for line in selected if "/e2e/" in line], selected
     assert "deselected" in proc.stdout

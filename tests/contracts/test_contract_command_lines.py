@@ -12,7 +12,7 @@ import yaml
 
 from modelrollout_inference import cli as gateway_cli
 from modelrollout_operator.api.v1alpha1 import ModelVersion, Runtime
-from modelrollout_operator.local.manifests import trainer_argv
+from modelrollout_operator.local.configuring import trainer_argv
 from modelrollout_operator.resources.manifests import serving_deployment, training_job
 from modelrollout_operator.resources.training import parse_trainer_result
 from modelrollout_trainer import cli as trainer_cli

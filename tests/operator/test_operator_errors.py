@@ -35,7 +35,7 @@ def test_every_operator_error_derives_from_the_base() -> None:
 
 
 def test_refined_errors_keep_the_builtin_they_refine() -> None:
-    from modelrollout_operator.local.manifests import ManifestError
+    from modelrollout_operator.local.configuring import ManifestError
     from modelrollout_operator.local.supervising import ProcessFailed
 
     assert issubclass(ManifestError, ValueError) and issubclass(ProcessFailed, RuntimeError)

@@ -16,9 +16,9 @@ from types import FrameType
 from ..api.v1alpha1 import Experiment, ModelVersion
 from ..errors import ModelRolloutError
 from ..metrics import MetricsProvider, PrometheusProvider
+from .configuring import Manifests, load_manifests, shorten
 from .counters import GatewayCountersProvider
 from .loading import LoadProfile, read_sample
-from .manifests import Manifests, load_manifests, shorten
 from .plotting import draw_timeline
 from .preparing import prepare
 from .printing import summary_table

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..api.v1alpha1 import ModelVersion
 from ..errors import ModelRolloutError
-from .manifests import ManifestError, local_dataset_path, trainer_argv
+from .configuring import ManifestError, local_dataset_path, trainer_argv
 from .recipes import TRAFFIC_FILE, recipe_for
 from .supervising import Supervisor
 

@@ -13,11 +13,11 @@ from ..api.v1alpha1 import Experiment
 from ..metrics import MetricsProvider
 from ..rollout import EmitEvent, SetTraffic
 from ..routing import ExperimentRef, VersionRef
+from .configuring import Manifests
 from .counters import GatewayCountersProvider
-from .driving import Driver, Outcome
 from .loading import LoadGenerator, LoadProfile, TrafficSample
-from .manifests import Manifests
 from .printing import progress_line, worth_printing
+from .stepping import Driver, Outcome
 from .summary import ScenarioResult
 from .timeline import Tick
 from .traffic import AdminRouter

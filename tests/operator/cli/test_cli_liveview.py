@@ -19,7 +19,7 @@ import pytest
 
 from modelrollout_operator.api.v1alpha1 import ExperimentSpec, ExperimentStatus
 from modelrollout_operator.cli.liveview import render_experiment, render_list
-from modelrollout_operator.local.driving import event_record, write_snapshot
+from modelrollout_operator.local.stepping import event_record, write_snapshot
 from modelrollout_operator.rollout import (
     EmitEvent,
     Measurement,

@@ -20,9 +20,9 @@ from onnx import TensorProto, helper
 from modelrollout_operator.api.v1alpha1 import Experiment, ExperimentPhase
 from modelrollout_operator.cli.liveview import render_experiment
 from modelrollout_operator.cli.viewing import read_local
-from modelrollout_operator.local.driving import Driver
 from modelrollout_operator.local.loading import LoadGenerator, LoadProfile, TrafficSample
 from modelrollout_operator.local.servers import find_prometheus, start_gateway, start_prometheus
+from modelrollout_operator.local.stepping import Driver
 from modelrollout_operator.local.supervising import Supervisor
 from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import PrometheusProvider

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelrollout_operator.api.v1alpha1 import ExperimentSpec, parse_duration
-from modelrollout_operator.local.manifests import (
+from modelrollout_operator.local.configuring import (
     ManifestError,
     load_manifests,
     local_dataset_path,

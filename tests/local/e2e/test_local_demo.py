@@ -13,7 +13,7 @@ import pytest
 
 from modelrollout_operator.local.servers import find_prometheus
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MODELROLLOUT = Path(sys.executable).parent / "modelrollout"  # the console script
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,14 +15,13 @@ import pytest
 
 import modelrollout_operator.local as local_mode
 from modelrollout_operator.api.v1alpha1 import Experiment, ExperimentPhase, Verdict
-from modelrollout_operator.local.driving import Driver, Outcome
+from modelrollout_operator.local.configuring import load_manifests
 from modelrollout_operator.local.loading import (
     LoadGenerator,
     LoadProfile,
     TrafficStats,
     read_sample,
 )
-from modelrollout_operator.local.manifests import load_manifests
 from modelrollout_operator.local.preparing import Prepared, prepare
 from modelrollout_operator.local.servers import (
     Gateway,
@@ -31,6 +30,7 @@ from modelrollout_operator.local.servers import (
     start_gateway,
     start_prometheus,
 )
+from modelrollout_operator.local.stepping import Driver, Outcome
 from modelrollout_operator.local.supervising import Supervisor
 from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import PrometheusProvider
