@@ -13,6 +13,7 @@ from ..api.v1alpha1 import (
     Condition,
     ModelVersion,
     ModelVersionPhase,
+    ModelVersionSpec,
     ModelVersionStatus,
     set_condition,
 )
@@ -133,6 +134,14 @@ async def version_pass(services: Services, namespace: str, name: str) -> Version
         return step
 
 
+def with_trainer_image(spec: ModelVersionSpec, default: str) -> ModelVersionSpec:
+    """`spec` with spec.training.image set: its own, else the chart's default trainer image."""
+    if spec.training is None or spec.training.image:
+        return spec
+    training = spec.training.model_copy(update={"image": default})
+    return spec.model_copy(update={"training": training})
+
+
 def _desired_deployment(
     services: Services, body: dict[str, Any], mv: ModelVersion, artifact_uri: str, sha256: str
 ) -> dict[str, Any]:
@@ -231,7 +240,11 @@ async def _apply(
                 await kube.create(
                     JOBS,
                     namespace,
-                    training_job(body, mv.spec, workloads=services.settings.workloads),
+                    training_job(
+                        body,
+                        with_trainer_image(mv.spec, services.settings.trainer_image),
+                        workloads=services.settings.workloads,
+                    ),
                 )
         elif isinstance(action, EnsureServing):
             deployment = _desired_deployment(services, body, mv, action.artifact_uri, action.sha256)

@@ -1,4 +1,5 @@
-"""spec.serving edits reach the serving Deployment (the real version pass, in-process)."""
+"""spec.serving edits reach the serving Deployment, and the chart's trainer image is the default
+(the real version pass, in-process)."""
 
 from __future__ import annotations
 
@@ -110,3 +111,19 @@ async def test_a_retired_version_stays_scaled_down(api: FaultyApi, services: Ser
     await version_pass(services, NS, NAME)
     deployment = api.get("deployments", NS, serving_name(NAME))
     assert deployment is not None and deployment["spec"]["replicas"] == 0
+
+
+async def test_a_version_without_a_trainer_image_trains_with_the_charts(
+    api: FaultyApi, services: Services
+) -> None:
+    api.put("modelversions", NS, {
+        "apiVersion": "modelrollout.dev/v1alpha1", "kind": "ModelVersion",
+        "metadata": {"name": "churn-v3", "namespace": NS, "uid": "uid-3"},
+        "spec": {"model": "churn", "version": 3,
+                 "training": {"dataset": "s3://data/d.csv", "output": "s3://models/repo"}},
+    })  # fmt: skip
+    await version_pass(services, NS, "churn-v3")
+    job = api.get("jobs", NS, "churn-v3-train")
+    assert job is not None
+    (trainer,) = job["spec"]["template"]["spec"]["containers"]
+    assert trainer["image"] == services.settings.trainer_image

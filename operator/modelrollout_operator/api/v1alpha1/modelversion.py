@@ -117,7 +117,12 @@ class DatasetBuild(ApiModel):
 class Training(ApiModel):
     """How to produce this version's artifact: the operator runs it as a batch/v1 Job."""
 
-    image: str = Field(min_length=1, max_length=1024, description="Trainer container image.")
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="Trainer container image; unset: the chart's trainer.image.",
+    )
     dataset: str = Field(
         min_length=1,
         max_length=2048,
