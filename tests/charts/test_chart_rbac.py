@@ -93,7 +93,7 @@ def operator_code_calls() -> set[tuple[str, str, str]]:
 def kopf_needs() -> set[tuple[str, str, str]]:
     """What kopf itself calls in the watched namespaces for our handlers."""
     needs = set()
-    for plural in ("modelversions", "experiments"):
+    for plural in ("modelversions", "experiments", "models"):
         needs |= {
             ("modelrollout.dev", plural, "list"),  # its watch starts with a list
             ("modelrollout.dev", plural, "watch"),

@@ -34,6 +34,9 @@ def register_resources(emulator: Any) -> None:
         kind="Experiment", namespaced=True, verbs=VERBS, subresources={"status"},
         shortnames={"exp"},
     )  # fmt: skip
+    emulator.resources[f"{GROUP_VERSION}/models"] = kmock.ResourceInfo(
+        kind="Model", namespaced=True, verbs=VERBS, subresources={"status"}, shortnames={"mdl"},
+    )  # fmt: skip
 
 
 def objects_of(emulator: Any, plural: str) -> list[tuple[str, str, dict[str, Any]]]:

@@ -91,9 +91,9 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--log",
-        required=True,
         action="append",
         dest="logs",
+        default=[],
         help="a prediction-log directory, .jsonl file or s3:// prefix (repeatable)",
     )
     p.add_argument("--model", required=True)

@@ -120,11 +120,13 @@ def run_build(args: argparse.Namespace) -> int:
         to_frame,
     )
     from .datasets.formats import detect_format, read_table, write_table
-    from .errors import DatasetError
+    from .errors import DatasetError, UsageError
 
     termination_log = Path(args.termination_log) if args.termination_log else None
     try:
         detect_format(args.output)
+        if not args.logs and args.base is None:
+            raise UsageError("give --log (the prediction log), --base (a dataset), or both")
         since = parse_time(args.since) if args.since else None
         until = parse_time(args.until) if args.until else None
         stats = BuildStats()

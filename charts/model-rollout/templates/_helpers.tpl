@@ -115,16 +115,27 @@ naming its user (tests/charts/test_chart_rbac.py checks these against the code).
 ConfigMaps are not here: they live in the release namespace only ("model-rollout.operator.routingRules").
 */}}
 {{- define "model-rollout.operator.rules" -}}
-# kopf watches both kinds (list, watch) and patches them (its finalizer for the daemons, its
-# progress annotations); get: handlers/versioning.py, handlers/driving.py; patch: the one-shot
-# control annotations, handlers/driving.py.
+# kopf watches the three kinds (list, watch) and patches them (its finalizer for the daemons,
+# its progress annotations); get: handlers/versioning.py, handlers/driving.py,
+# handlers/models.py; list: handlers/models.py (a Model's versions and Experiments); patch: the
+# one-shot control annotations, handlers/driving.py.
 - apiGroups: ["modelrollout.dev"]
-  resources: ["modelversions", "experiments"]
+  resources: ["modelversions", "experiments", "models"]
   verbs: ["get", "list", "watch", "patch"]
-# Status writes: handlers/versioning.py (ModelVersion), handlers/driving.py (Experiment).
+# Status writes: handlers/versioning.py (ModelVersion), handlers/driving.py (Experiment),
+# handlers/models.py (Model).
 - apiGroups: ["modelrollout.dev"]
-  resources: ["modelversions/status", "experiments/status"]
+  resources: ["modelversions/status", "experiments/status", "models/status"]
   verbs: ["patch"]
+# Continuous learning, handlers/models.py: a Model creates its next ModelVersion and that
+# version's Experiment, and deletes versions beyond its historyLimit.
+- apiGroups: ["modelrollout.dev"]
+  resources: ["modelversions"]
+  verbs: ["create", "delete"]
+# ... and creates that version's Experiment (handlers/models.py).
+- apiGroups: ["modelrollout.dev"]
+  resources: ["experiments"]
+  verbs: ["create"]
 # OwnerReferencesPermissionEnforcement: the Job, Deployment and Service a ModelVersion owns
 # carry blockOwnerDeletion (k8s/manifests.py owner_reference).
 - apiGroups: ["modelrollout.dev"]

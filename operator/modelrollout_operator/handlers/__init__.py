@@ -2,7 +2,7 @@
 
 import kopf
 
-from . import experiments, modelversions, starting  # noqa: F401  (registers the handlers)
+from . import experiments, models, modelversions, starting  # noqa: F401  (registers the handlers)
 from .finalizing import release_daemons
 
 release_daemons(kopf.get_default_registry())

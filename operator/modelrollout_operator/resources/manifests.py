@@ -21,7 +21,7 @@ from .naming import (
     version_labels,
 )
 from .scheduling import placed, sized
-from .training import trainer_args
+from .training import dataset_build_args, trainer_args
 from .workloads import restricted_pod_spec
 
 # Trainer exit codes that retrying cannot fix (contracts.md §3): bad arguments or dataset,
@@ -81,6 +81,23 @@ def training_job(
     }
     if training.credentials_secret:
         container["envFrom"] = [{"secretRef": {"name": training.credentials_secret}}]
+    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if training.build is not None:
+        # The first step (a Model's versions): the trainer's dataset builder writes
+        # spec.training.dataset from the base dataset and the prediction log's window.
+        step = {
+            "name": "dataset",
+            "image": training.image,
+            "command": ["modelrollout-trainer"],
+            "args": dataset_build_args(spec, training),
+            "resources": {"requests": {"cpu": res.cpu, "memory": res.memory},
+                          "limits": {"memory": res.memory}},
+            "terminationMessagePath": TERMINATION_LOG,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+        }  # fmt: skip
+        if training.credentials_secret:
+            step["envFrom"] = container["envFrom"]
+        pod["initContainers"] = [step]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -111,13 +128,14 @@ def training_job(
                             "values": list(RETRIABLE_EXIT_CODES),
                         },
                     },
+                    *_dataset_step_rules(training.build is not None),
                 ]
             },
             "template": {
                 "metadata": {"labels": labels},
                 "spec": placed(
                     restricted_pod_spec(
-                        {"restartPolicy": "Never", "containers": [container]},
+                        pod,
                         workloads or WorkloadSettings(),
                         service_account=training.service_account_name,
                     ),
@@ -128,6 +146,18 @@ def training_job(
             },
         },
     }
+
+
+def _dataset_step_rules(present: bool) -> list[dict[str, Any]]:
+    """The dataset step's exit codes, as the trainer's: 2 (too few labelled rows, a bad base
+    dataset) fails the Job at once, 6 (storage unavailable) replaces the pod."""
+    if not present:
+        return []
+    return [
+        {"action": action, "onExitCodes": {"containerName": "dataset", "operator": "In",
+                                           "values": values}}
+        for action, values in (("FailJob", [2]), ("Ignore", list(RETRIABLE_EXIT_CODES)))
+    ]  # fmt: skip
 
 
 def chart_scheduling(workloads: WorkloadSettings | None) -> Scheduling:

@@ -50,6 +50,24 @@ def trainer_args(
     return args
 
 
+def dataset_build_args(spec: ModelVersionSpec, training: Training) -> list[str]:
+    """`modelrollout-trainer build-dataset` arguments of the training Job's first step: the
+    base dataset and the prediction log's window joined into spec.training.dataset."""
+    build = training.build
+    if build is None:
+        raise ValueError("dataset_build_args needs spec.training.build")
+    args = ["build-dataset", "--model", spec.model, "--output", training.dataset]
+    if build.prediction_log is not None:
+        args += ["--log", build.prediction_log, "--min-labelled", str(build.min_labelled_rows)]
+    if build.base is not None:
+        args += ["--base", build.base]
+    if build.since is not None:
+        args += ["--since", build.since.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    if build.until is not None:
+        args += ["--until", build.until.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return args
+
+
 class TrainerResultError(ModelRolloutError, ValueError):
     """The termination message is not the trainer's result JSON."""
 
