@@ -32,7 +32,7 @@ def register_resources(emulator: Any) -> None:
     )  # fmt: skip
     emulator.resources[f"{GROUP_VERSION}/experiments"] = kmock.ResourceInfo(
         kind="Experiment", namespaced=True, verbs=VERBS, subresources={"status"},
-        shortnames={"exp"},
+        shortnames={"mexp"},
     )  # fmt: skip
     emulator.resources[f"{GROUP_VERSION}/models"] = kmock.ResourceInfo(
         kind="Model", namespaced=True, verbs=VERBS, subresources={"status"}, shortnames={"mdl"},

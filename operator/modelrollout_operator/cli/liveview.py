@@ -178,7 +178,7 @@ def render_experiment(
 
 
 def render_list(bodies: Sequence[Mapping[str, Any]], now: datetime) -> str:
-    """One line per Experiment (kubectl get exp, with the numbers that matter)."""
+    """One line per Experiment (kubectl get mexp, with the numbers that matter)."""
     rows = [["NAMESPACE", "NAME", "MODEL", "PHASE", "STEP", "WEIGHT", "LAST ANALYSIS", "AGE"]]
     for body in bodies:
         meta = body.get("metadata") or {}

@@ -25,7 +25,7 @@ from ..settings import OperatorSettings
 from .liveview import parse_status, render_experiment, render_list
 from .main import registry
 
-KINDS = ("experiment", "experiments", "exp", "experiment.modelrollout.dev")
+KINDS = ("experiment", "experiments", "mexp", "exp", "experiment.modelrollout.dev")
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen: redraw in place
 
 Snapshot = tuple[dict[str, Any] | None, list[dict[str, Any]]]

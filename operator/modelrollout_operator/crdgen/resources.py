@@ -79,7 +79,8 @@ EXPERIMENT = Resource(
     model=Experiment,
     kind="Experiment",
     plural="experiments",
-    short_names=("exp",),
+    # `mexp`: `exp` is Argo Rollouts' (experiments.argoproj.io) on clusters that run both.
+    short_names=("mexp",),
     description="Rolls a candidate ModelVersion out against a baseline, step by step, and rolls "
     "it back when the analysis says it is worse.",
     columns=(

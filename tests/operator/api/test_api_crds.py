@@ -85,7 +85,7 @@ def test_crd_shape_and_printer_columns() -> None:
     assert mv["metadata"]["name"] == "modelversions.modelrollout.dev"
     assert exp["metadata"]["name"] == "experiments.modelrollout.dev"
     assert mv["spec"]["names"]["shortNames"] == ["mv"]
-    assert exp["spec"]["names"]["shortNames"] == ["exp"]
+    assert exp["spec"]["names"]["shortNames"] == ["mexp"]  # `exp` is Argo Rollouts'
     for crd in (mv, exp):
         assert crd["spec"]["names"]["categories"] == ["modelrollout"]
         (version,) = crd["spec"]["versions"]

@@ -1,4 +1,4 @@
-"""Experiment (short name `exp`): rolls one candidate ModelVersion out against a baseline."""
+"""Experiment (short name `mexp`): rolls one candidate ModelVersion out against a baseline."""
 
 from __future__ import annotations
 
