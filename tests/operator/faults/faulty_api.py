@@ -80,7 +80,7 @@ class FaultyApi:
     url: str = ""
     # Every write fails (HTTP 500) once this many more writes were applied: a dead process.
     writes_left: int | None = None
-    on_write: Callable[[Request], None] | None = None
+    on_write: Callable[[Request], None] | None = None  # each applied write, as it lands
     _versions: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
 
@@ -201,11 +201,16 @@ class FaultyApi:
             if (plural, namespace, meta.get("name")) in self.objects:
                 record.answered = 409
                 return _error(409, f"{plural} {meta.get('name')!r} already exists")
-            return self._ok(record, self.put(plural, namespace, body), 201)
+            created = self.put(plural, namespace, body)
+            if self.on_write is not None:
+                self.on_write(record)
+            return self._ok(record, created, 201)
         if method == "DELETE":
             if current is None:
                 return self._missing(record, key)
             del self.objects[key]
+            if self.on_write is not None:
+                self.on_write(record)
             return self._ok(record, {"status": "Success"})
         if method == "PATCH":
             if current is None:
