@@ -10,12 +10,15 @@ order they happened, so a pass that writes in another order fails here:
     -> counters (gauges and counters of the recorded status) -> routing -> events -> retire
 
 and a new process (a fresh PassState) re-applies the routing the status calls for before it
-decides or writes anything else.
+decides or writes anything else. A ModelVersion pass (handlers/versioning.py) creates what its
+step asks for (Job; Service and Deployment), then records the status, then posts the event and
+counts the training result.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from fault_harness import (
@@ -31,10 +34,12 @@ from fault_harness import (
     status_of,
 )
 from faulty_api import FakePrometheus, FaultyApi, Request
+from test_faults_versions import NAME, finished_job, trained_version
 
 from modelrollout_operator.api.v1alpha1 import ExperimentSpec, TrafficProvider
 from modelrollout_operator.handlers.driving import PassState, experiment_pass
 from modelrollout_operator.handlers.services import Services
+from modelrollout_operator.handlers.versioning import version_pass
 from modelrollout_operator.observability import OperatorMetrics
 from modelrollout_operator.rollout.model import SetTraffic
 from modelrollout_operator.routing import ExperimentRef, Router, VersionRef
@@ -62,12 +67,28 @@ class RecordingRouter:
         self.journal.append(f"routing {weight}")
 
 
+class _RecordingCounter:
+    def __init__(self, inner: Any, name: str, journal: Journal) -> None:
+        self.inner, self.name, self.journal = inner, name, journal
+
+    def labels(self, *values: str) -> _RecordingCounter:
+        return _RecordingCounter(
+            self.inner.labels(*values), f"{self.name} {values[-1]}", self.journal
+        )
+
+    def inc(self, amount: float = 1) -> None:
+        self.inner.inc(amount)
+        self.journal.append(f"counters {self.name}")
+
+
 class RecordingMetrics(OperatorMetrics):
-    """Journals each export of an Experiment's phase (the pass's counters and gauges)."""
+    """Journals each export of an Experiment's phase (the pass's counters and gauges) and
+    each count of a training Job's result."""
 
     def __init__(self, journal: Journal) -> None:
         super().__init__()
         self.journal = journal
+        self.training_jobs = _RecordingCounter(self.training_jobs, "training", journal)  # type: ignore[assignment]
 
     def set_phase(self, namespace: str, experiment: str, model: str, phase: str) -> None:
         super().set_phase(namespace, experiment, model, phase)
@@ -91,9 +112,12 @@ def _entry(request: Request) -> str | None:
         )
     if request.plural == "events":
         return f"event {body.get('reason')}"
-    if request.plural == "modelversions":
-        return f"retire {request.name}"
-    return None
+    if request.plural == "modelversions" and request.subresource == "status":
+        phase = (body.get("status") or {}).get("phase")
+        return f"retire {request.name}" if phase == "Retired" else f"version status {phase}"
+    if request.plural == "configmaps":
+        return None  # routing tables: the recording router's entry says it
+    return f"{request.method.lower()} {request.plural}"
 
 
 @pytest.fixture
@@ -199,3 +223,24 @@ async def test_after_a_crash_between_status_and_routing_a_new_process_routes_fir
     await _pass(recorded, PassState())
     assert journal[:2] == ["routing 10", "status TrafficInSync=True"], journal
     assert status_of(api)["weight"] == 10 and routed_weight(api) == 10
+
+
+async def test_a_version_pass_creates_before_it_records_then_announces_and_counts(
+    api: FaultyApi, recorded: Services, journal: Journal, clock: Clock
+) -> None:
+    api.put("modelversions", NS, trained_version(uid="uid-1"))
+    await version_pass(recorded, NS, NAME)  # asks for its training Job
+    assert journal == ["post jobs", "version status Training", "event Training"]
+    journal.clear()
+    job, pod = finished_job(owner_uid="uid-1")
+    api.remove("jobs", NS, job["metadata"]["name"])
+    api.put("jobs", NS, job)
+    api.put("pods", NS, pod)
+    await version_pass(recorded, NS, NAME)  # trained: its server is created
+    assert journal == [
+        "post services",
+        "post deployments",
+        "version status Deploying",
+        "event Deploying",
+        "counters training succeeded",
+    ]
