@@ -12,6 +12,8 @@ is idempotent (a create that finds the object is a no-op).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +23,10 @@ from pydantic import ValidationError
 
 from ..api.v1alpha1 import GROUP, VERSION, ModelPhase, ModelSpec, ModelStatus, parse_duration
 from ..api.v1alpha1.base import MAX_DURATION_SECONDS
-from ..k8s.client import EXPERIMENTS, MODELVERSIONS, Conflict, Resource
+from ..k8s.client import EXPERIMENTS, MODELVERSIONS, PODS, Conflict, Resource
 from ..metrics import PrometheusProvider
 from ..metrics.promql import accuracy_queries, quote, seconds
+from ..resources.naming import job_name
 from ..rollout.learning import (
     LABEL_MANAGED,
     Context,
@@ -116,6 +119,38 @@ def experiment_facts(body: dict[str, Any]) -> ExperimentFacts:
     )
 
 
+def built_rows(pods: list[dict[str, Any]]) -> int | None:
+    """Rows the training Job's dataset step wrote (its termination message), if it told."""
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("initContainerStatuses") or []:
+            if cs.get("name") != "dataset":
+                continue
+            term = (cs.get("state") or {}).get("terminated") or {}
+            lines = str(term.get("message") or "").strip().splitlines()
+            try:
+                rows = json.loads(lines[-1]).get("rows") if lines else None
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(rows, int) and term.get("exitCode") == 0:
+                return rows
+    return None
+
+
+async def with_dataset_rows(
+    services: Services, namespace: str, status: ModelStatus, versions: list[VersionFacts]
+) -> list[VersionFacts]:
+    """The versions, those in flight with the rows their dataset step built (once known)."""
+    floor = max(status.concluded_version, status.in_service_version or 0)
+    known = {(h.name, h.version) for h in status.history if h.dataset_rows is not None}
+    out = []
+    for v in versions:
+        if v.managed and v.version > floor and (v.name, v.version) not in known:
+            pods = await services.kube.list(PODS, namespace, {"job-name": job_name(v.name)})
+            v = dataclasses.replace(v, dataset_rows=built_rows(pods))
+        out.append(v)
+    return out
+
+
 async def counts_for(
     services: Services,
     namespace: str,
@@ -184,6 +219,7 @@ async def model_pass(services: Services, namespace: str, name: str) -> float | N
         for b in await kube.list(MODELVERSIONS, namespace)
         if (b.get("spec") or {}).get("model") == name and (f := version_facts(b)) is not None
     ]
+    versions = await with_dataset_rows(services, namespace, status, versions)
     experiments = [
         experiment_facts(b)
         for b in await kube.list(EXPERIMENTS, namespace)

@@ -55,6 +55,7 @@ class VersionFacts:
     message: str = ""
     test_metrics: dict[str, float] = field(default_factory=dict)
     managed: bool = False  # created by this Model
+    dataset_rows: int | None = None  # what its Job's dataset step built, when known
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,8 @@ class _Record:
             if e.version == v.version and e.name == v.name:
                 if v.test_metrics:
                     e.metrics = dict(v.test_metrics)
+                if v.dataset_rows is not None:
+                    e.dataset_rows = v.dataset_rows
                 return e
         e = HistoryEntry(
             version=v.version,
@@ -253,6 +256,7 @@ class _Record:
             outcome=Outcome.TRAINING,
             started_at=self.now,
             metrics=dict(v.test_metrics),
+            dataset_rows=v.dataset_rows,
         )
         self.st.history = [*self.st.history, e][-HISTORY_KEPT:]
         return e

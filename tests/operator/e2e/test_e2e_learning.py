@@ -121,9 +121,20 @@ class Trainer:
                     self.cluster.objects[key].patch({"metadata": {
                         "uid": f"uid-{name}", "resourceVersion": "1", "generation": 1}})  # fmt: skip
 
+    def init_statuses(self) -> None:
+        """The kubelet's record of each finished dataset step: its termination message."""
+        for ns, name, pod in objects_of(self.cluster, "pods"):
+            job = name.removesuffix("-pod")
+            if job in self.built and not (pod.get("status") or {}).get("initContainerStatuses"):
+                term = {"exitCode": 0, "message": json.dumps(self.built[job])}
+                self.cluster.objects[("v1/pods", ns, name)].patch({"status": {
+                    "initContainerStatuses": [{"name": "dataset",
+                                               "state": {"terminated": term}}]}})  # fmt: skip
+
     async def run(self) -> None:
         while True:
             self.server_fields()
+            self.init_statuses()
             for _, name, job in objects_of(self.cluster, "jobs"):
                 version = int(name.removeprefix("scorer-v").removesuffix("-train"))
                 if name in self.built or version not in self.released:
@@ -249,6 +260,7 @@ async def test_model_retrains_from_its_labels_promotes_rolls_back_and_rejects_ac
     outcomes = [(h["version"], h["outcome"]) for h in st["history"]]
     assert outcomes == [(1, "Adopted"), (2, "Promoted"), (3, "RolledBack"), (4, "Rejected")]
     assert st["history"][1]["metrics"]["accuracy"] == 0.91
+    assert [h.get("datasetRows") for h in st["history"]] == [None, 30, 30, 30]
     assert "new labelled rows" in st["history"][1]["trigger"]
     # Neither repeated nor skipped: one Job per version 2..4, no Experiment for version 4.
     jobs = sorted(n for _, n, _ in objects_of(cluster, "jobs"))

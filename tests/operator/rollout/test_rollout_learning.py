@@ -231,6 +231,29 @@ def test_prune_keeps_the_limit_and_never_the_one_in_service_or_in_an_experiment(
     assert deleted == {"scorer-v3"}  # keep v6 v5 v4 (limit 3), v2 in service, v1 undo window
 
 
+def test_unknown_counts_or_a_paused_model_never_start_a_training() -> None:
+    status = ModelStatus(in_service="scorer-v1", in_service_version=1, latest_version=1,
+                         concluded_version=1, last_training_at=T0)  # fmt: skip
+    versions = [_mv("scorer-v1", 1, "Ready")]
+    spec = _spec(accuracyBelow=0.8)
+    later = T0 + timedelta(days=1)
+    unknown = decide(CTX, spec, status, versions, [], Counts(), later)  # Prometheus down
+    assert not [a for a in unknown.actions if isinstance(a, CreateVersion)]
+    assert unknown.status.next_trigger is not None
+    assert "have unknown" in unknown.status.next_trigger.reason
+    paused = spec.model_copy(update={"paused": True})
+    busy = decide(CTX, paused, status, versions, [], Counts(labelled_rows=10**6), later)
+    assert not [a for a in busy.actions if isinstance(a, CreateVersion)]
+
+
+def test_history_records_the_dataset_rows_of_each_version() -> None:
+    status = ModelStatus(in_service="scorer-v1", in_service_version=1, latest_version=2,
+                         concluded_version=1, training="scorer-v2", last_training_at=T0)  # fmt: skip
+    v2 = VersionFacts("scorer-v2", 2, "Deploying", managed=True, dataset_rows=1234)
+    d = decide(CTX, _spec(), status, [_mv("scorer-v1", 1, "Ready"), v2], [], Counts(), T0)
+    assert d.status.history[-1].dataset_rows == 1234
+
+
 def test_back_off_doubles_and_is_capped() -> None:
     spec = _spec(minInterval="10m")
     assert [back_off_seconds(spec, n) for n in (0, 1, 2)] == [600, 1200, 2400]
