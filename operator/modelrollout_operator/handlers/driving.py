@@ -44,7 +44,7 @@ from ..metrics import metric_target
 from ..resources.naming import serving_name
 from ..rollout import desired_traffic, plan_observation, reconcile
 from ..rollout.holding import retire_due
-from ..rollout.model import EmitEvent, SetTraffic, World
+from ..rollout.model import Decision, EmitEvent, SetTraffic, UserIntent, World
 from ..rollout.queueing import WAITING, blocker, entry_of
 from ..routing import ExperimentRef, VersionRef
 from .afterwards import next_look, previous_waits, undo_pending
@@ -241,11 +241,30 @@ def _retire_reason(spec: ExperimentSpec, name: str) -> str:
 
 @dataclass
 class _Facts:
+    """What a pass read: the Experiment, its ModelVersions, and the moment it decides at."""
+
     body: dict[str, Any]
     spec: ExperimentSpec
     status: ExperimentStatus
     baseline: VersionRef
     candidate: VersionRef
+    namespace: str = ""
+    name: str = ""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    annotations: dict[str, Any] = field(default_factory=dict)
+    intent: UserIntent = field(default_factory=UserIntent)
+    world: World | None = None
+    bodies: tuple[Any, Any] = (None, None)
+
+
+@dataclass
+class _Recorded:
+    """A decision as persisted: the new status and the actions it owes."""
+
+    old: ExperimentStatus
+    new: ExperimentStatus
+    owed: list[EmitEvent]
+    requeue_after: float | None
 
 
 async def _catch_up(services: Services, facts: _Facts, state: PassState, now: datetime) -> bool:
@@ -417,6 +436,45 @@ async def experiment_pass(
 
 
 async def _pass(services: Services, namespace: str, name: str, state: PassState) -> float | None:
+    """read -> resync -> decide -> persist -> export -> act: the crash-safe order (see the
+    module docstring; tests/operator/faults/test_faults_write_order.py pins it)."""
+    facts = await _read(services, namespace, name, state)
+    if not isinstance(facts, _Facts):
+        return facts  # gone (None), or held on a problem or in line (the next look)
+    if facts.status.phase in TERMINAL_PHASES and not undo_pending(facts.status, facts.now):
+        return await _settle(services, facts, state)
+    # First pass of this process, or actions left over: make routing match the status
+    # before deciding anything (a crash may have come between the status and the traffic).
+    if not await _resync(services, facts, state):
+        return _retry(services, state)
+    problem = same_version_problem(facts.spec, facts.baseline, facts.candidate)
+    if problem:
+        await _hold_on_problem(
+            services, facts.body, facts.status, "SameVersion", problem, state, facts.now
+        )
+        return _poll(services)
+    decision = await _decide(services, facts, state)
+    recorded = await _persist(services, facts, decision, state)
+    _export_pass(services, facts, recorded)
+    if not await _act(services, facts, state):
+        return _retry(services, state)
+    state.failures = 0
+    new = recorded.new
+    if new.phase in TERMINAL_PHASES:
+        return next_look(services, facts.spec, new, facts.now)  # None, unless `undo` may come
+    interval = facts.spec.analysis.interval_seconds
+    delay = recorded.requeue_after if recorded.requeue_after is not None else interval
+    return max(services.settings.min_analysis_interval, delay)
+
+
+async def _read(
+    services: Services, namespace: str, name: str, state: PassState
+) -> _Facts | float | None:
+    """The Experiment, its spec and status, its ModelVersions; what this process still owes.
+
+    None when the Experiment is gone; a delay when it cannot run now (an invalid spec, or
+    another Experiment on its model goes first): both are reported here.
+    """
     kube = services.kube
     body = await kube.get(EXPERIMENTS, namespace, name)
     if body is None:
@@ -453,8 +511,11 @@ async def _pass(services: Services, namespace: str, name: str, state: PassState)
     bodies = (baseline_body, candidate_body)
     baseline = version_ref(spec.baseline, bodies[0])
     candidate = version_ref(spec.candidate, bodies[1])
-    world = world_of(baseline, candidate, bodies)
-    facts = _Facts(body, spec, status, baseline, candidate)
+    facts = _Facts(
+        body, spec, status, baseline, candidate,
+        namespace=namespace, name=name, now=now, annotations=annotations, intent=intent,
+        world=world_of(baseline, candidate, bodies), bodies=bodies,
+    )  # fmt: skip
     if state.unconfirmed is not None:
         wire, owed, moved, retiring = state.unconfirmed
         state.unconfirmed = None
@@ -465,39 +526,47 @@ async def _pass(services: Services, namespace: str, name: str, state: PassState)
     in_sync = condition_of(status, TRAFFIC_IN_SYNC)
     if in_sync is not None and in_sync.status != "True":
         state.resync = True  # recorded as not applied (by this process or another): apply it
+    return facts
 
-    if status.phase in TERMINAL_PHASES and not undo_pending(status, now):
-        if status.phase == ExperimentPhase.SUCCEEDED and (state.resync or previous_waits(status)):
-            # a crash may have come before it, or the undo window just closed
-            state.retire = _retire_reason(spec, name)
-        if not await _catch_up(services, facts, state, now):
-            state.failures += 1
-            return retry_delay(services, state)
-        state.failures = 0
-        _export(services, namespace, name, spec, facts.status, facts.status)
-        return None
 
-    # First pass of this process, or actions left over: make routing match the status
-    # before deciding anything (a crash may have come between the status and the traffic).
-    if not await _catch_up(services, facts, state, now):
-        state.failures += 1
-        return retry_delay(services, state)
+async def _settle(services: Services, facts: _Facts, state: PassState) -> float | None:
+    """A finished Experiment: nothing to decide, only what its status still owes."""
     status = facts.status
+    if status.phase == ExperimentPhase.SUCCEEDED and (state.resync or previous_waits(status)):
+        # a crash may have come before it, or the undo window just closed
+        state.retire = _retire_reason(facts.spec, facts.name)
+    if not await _catch_up(services, facts, state, facts.now):
+        return _retry(services, state)
+    state.failures = 0
+    _export(services, facts.namespace, facts.name, facts.spec, facts.status, facts.status)
+    return None
 
-    problem = same_version_problem(spec, baseline, candidate)
-    if problem:
-        await _hold_on_problem(services, body, status, "SameVersion", problem, state, now)
-        return _poll(services)
 
+async def _resync(services: Services, facts: _Facts, state: PassState) -> bool:
+    """Before deciding: the routing, events and retirement the recorded status calls for."""
+    return await _catch_up(services, facts, state, facts.now)
+
+
+async def _decide(services: Services, facts: _Facts, state: PassState) -> Decision:
+    """Observe what the plan asks for and let the pure engine decide."""
+    spec, status, now = facts.spec, facts.status, facts.now
+    assert facts.world is not None
     state.decided_at = time.monotonic()
-    plan = plan_observation(spec, status, world, now)
+    plan = plan_observation(spec, status, facts.world, now)
     observations = []
     if plan is not None:
         observations = await services.provider.observe(
-            plan, spec.analysis.metrics, metric_target(spec, namespace, bodies), now
+            plan, spec.analysis.metrics, metric_target(spec, facts.namespace, facts.bodies), now
         )
-    decision = reconcile(spec, status, world, observations, intent, now)
+    return reconcile(spec, status, facts.world, observations, facts.intent, now)
 
+
+async def _persist(
+    services: Services, facts: _Facts, decision: Decision, state: PassState
+) -> _Recorded:
+    """Write the decision to status (conditional), consume the one-shot annotations, and
+    keep every action it calls for in `state` until it is applied."""
+    spec, status, body, now = facts.spec, facts.status, facts.body, facts.now
     new = decision.status
     moves = [a for a in decision.actions if isinstance(a, SetTraffic)]
     if moves:
@@ -512,7 +581,7 @@ async def _pass(services: Services, namespace: str, name: str, state: PassState)
     wire = new.to_wire()
     owed = [a for a in decision.actions if isinstance(a, EmitEvent)]
     promoted = new.phase == ExperimentPhase.SUCCEEDED and status.phase != ExperimentPhase.SUCCEEDED
-    retiring = _retire_reason(spec, name) if promoted and retire_due(new, now) else None
+    retiring = _retire_reason(spec, facts.name) if promoted and retire_due(new, now) else None
     patch = status_patch(body.get("status"), wire)
     if patch:
         try:
@@ -523,32 +592,42 @@ async def _pass(services: Services, namespace: str, name: str, state: PassState)
             state.unconfirmed = (wire, owed, bool(moves), retiring)
             raise
     facts.status = new
-    done = consumed(annotations)
+    done = consumed(facts.annotations)
     if done:
         _refresh(
             body,
-            await kube.patch(EXPERIMENTS, namespace, name, {"metadata": {"annotations": done}}),
+            await services.kube.patch(
+                EXPERIMENTS, facts.namespace, facts.name, {"metadata": {"annotations": done}}
+            ),
         )
-
     # Decided and recorded: from here on every action is kept until it is applied.
     state.resync = state.resync or bool(moves)
     state.events.extend(owed)
     state.retire = retiring or state.retire
-    _export(services, namespace, name, spec, status, new)
-    notify_pass(services.notifier, namespace=namespace, name=name, spec=spec, old=status,
-                new=new, events=owed, now=now)  # fmt: skip
-    if new.phase != status.phase:
-        log.info("experiment.phase", name=name, namespace=namespace,
+    return _Recorded(status, new, owed, decision.requeue_after)
+
+
+def _export_pass(services: Services, facts: _Facts, recorded: _Recorded) -> None:
+    """The recorded decision as counters and gauges, notifications and a log line (before the
+    actions: they reflect what status says even while an action is being retried)."""
+    old, new = recorded.old, recorded.new
+    _export(services, facts.namespace, facts.name, facts.spec, old, new)
+    notify_pass(services.notifier, namespace=facts.namespace, name=facts.name, spec=facts.spec,
+                old=old, new=new, events=recorded.owed, now=facts.now)  # fmt: skip
+    if new.phase != old.phase:
+        log.info("experiment.phase", name=facts.name, namespace=facts.namespace,
                  phase=new.phase.value, weight=new.weight, message=new.message)  # fmt: skip
-    if not await _catch_up(services, facts, state, now):
-        state.failures += 1
-        return retry_delay(services, state)
-    state.failures = 0
-    if new.phase in TERMINAL_PHASES:
-        return next_look(services, spec, new, now)  # None, unless `undo` may still come
-    interval = spec.analysis.interval_seconds
-    delay = decision.requeue_after if decision.requeue_after is not None else interval
-    return max(services.settings.min_analysis_interval, delay)
+
+
+async def _act(services: Services, facts: _Facts, state: PassState) -> bool:
+    """After persisting: routing, then events, then retiring the old baseline."""
+    return await _catch_up(services, facts, state, facts.now)
+
+
+def _retry(services: Services, state: PassState) -> float:
+    """Something owed did not apply: it stays in `state`; look again soon."""
+    state.failures += 1
+    return retry_delay(services, state)
 
 
 def _poll(services: Services) -> float:
