@@ -1,7 +1,10 @@
 """One analysis pass of one Experiment: observe, decide (the pure engine), act.
 
 The engine decides; this module only gathers facts and applies the decision, in an order
-that makes a crash at any point safe: status first, then traffic, then events and counters.
+that makes a crash at any point safe: read -> resync -> decide -> persist -> export -> act,
+that is status first (then the one-shot annotations consumed, and the counters and gauges of
+what status now says), then traffic, then events, then retiring the old baseline
+(tests/operator/faults/test_faults_write_order.py pins it).
 The status is the record: every action it calls for (routing, events, retiring the old
 baseline) is kept in `PassState` until it is applied, and retried on every pass whatever
 failed (an API error, a timeout, a refused route); `desired_traffic` re-derives the routing
