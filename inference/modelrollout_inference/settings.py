@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,8 +65,14 @@ class GatewaySettings(BaseSettings):
     default_threshold: float = 0.5
 
     admin_token: SecretStr | None = None
+    # Any case (INFO or info), as the operator's: one casing rule for the chart's two settings.
     log_level: str = Field(default="warning", pattern=r"^(debug|info|warning|error)$")
     log_json: bool = False
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:

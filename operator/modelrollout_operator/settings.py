@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -125,7 +125,15 @@ class OperatorSettings(BaseSettings):
     http_host: str = Field(default="0.0.0.0")
     http_port: int = Field(default=8080, ge=0, le=65535, description="healthz/readyz/metrics.")
     log_format: Literal["json", "text"] = Field(default="text")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Any case (debug or DEBUG): the gateway's takes either too."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     notify_webhooks: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Webhooks told about every Experiment's transitions, as a JSON list of "
