@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from ..api import cron
 from ..api.v1alpha1 import (
     API_VERSION,
     DatasetBuild,
@@ -36,7 +37,6 @@ from ..api.v1alpha1 import (
     parse_duration,
 )
 from ..api.v1alpha1.base import MAX_DURATION_SECONDS
-from . import cron
 
 LABEL_MODEL = "modelrollout.dev/model"
 LABEL_MANAGED = "modelrollout.dev/managed-by"  # "model": created by the Model's loop

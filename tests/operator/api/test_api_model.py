@@ -66,3 +66,13 @@ def test_bad_model_is_refused_by_schema_and_model(mutate: Any, word: str) -> Non
     assert schema, "the API server's schema (or CEL) refuses it"
     assert models, "the operator's model refuses it"
     assert any(word.lower() in (p.path + p.message).lower() for p in schema + models)
+
+
+def test_a_cron_the_schemas_pattern_lets_through_is_refused_by_the_model() -> None:
+    """CEL cannot parse cron: the five-field shape is the schema's, the values the model's
+    (`modelrollout validate` and the operator, which then reports the Model's spec invalid)."""
+    obj = _example()
+    obj["spec"]["triggers"]["schedule"] = "61 3 * * 1"
+    assert validating.schema_problems(obj, crdgen.openapi_schema("Model")) == []
+    (problem,) = validating.model_problems(obj, Model)
+    assert "minute" in problem.message and "schedule" in problem.path

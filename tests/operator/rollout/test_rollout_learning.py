@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelrollout_operator.api import cron
 from modelrollout_operator.api.v1alpha1 import Experiment as ExperimentModel
 from modelrollout_operator.api.v1alpha1 import (
     ModelPhase,
@@ -25,7 +26,6 @@ from modelrollout_operator.api.v1alpha1 import (
     ModelVersion,
     Outcome,
 )
-from modelrollout_operator.rollout import cron
 from modelrollout_operator.rollout.learning import (
     Context,
     Counts,

@@ -11,8 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from .. import cron
 from .analyses import Analysis
 from .base import ApiModel, Condition, Duration, ObjectName, cel
 from .experiment import Promotion
@@ -153,6 +154,13 @@ class Triggers(ApiModel):
         description="At least this long between two trainings; after a rejected or rolled-back "
         "version it doubles per failure in a row (capped at 720h).",
     )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            cron.parse(value)  # CronError (a ValueError) names the field that is wrong
+        return value
 
 
 class ExperimentTemplate(ApiModel):
