@@ -98,3 +98,13 @@ def test_build_says_when_the_prefix_holds_no_log(uploaded: Any, tmp_path: Path,
                  "--output", str(tmp_path / "o.csv")])  # fmt: skip
     assert code == 2
     assert "no predictions-*.jsonl files under s3://logs/nothing" in capsys.readouterr().err
+
+
+def test_build_with_s3_down_is_a_storage_outage_exit_6_not_a_crash(
+    uploaded: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("MODELROLLOUT_STORAGE_RETRY_SECONDS", "1")
+    assert _build(tmp_path, "--output", str(tmp_path / "o.parquet")) == 6
+    assert "storage unavailable" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import DatasetError, UsageError
+from ..errors import DatasetError, TrainerError, UsageError
 from ..schema import LABEL_COLUMN, SCORING_FEATURES, generic_feature_names
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def fetch_logs(locations: Sequence[str], into: Path) -> list[str]:
 
     The gateway uploads closed files as `<prefix>/predictions-<UTC timestamp>-<n>.jsonl`.
     """
-    from ..storage import download_file, parse_s3, s3_client
+    from ..storage import _retrying, download_file, parse_s3, s3_client
 
     local: list[str] = []
     client = None
@@ -93,14 +93,25 @@ def fetch_logs(locations: Sequence[str], into: Path) -> list[str]:
         prefix = f"{prefix}/" if prefix else ""
         folder = into / f"log-{len(local)}"
         folder.mkdir(parents=True, exist_ok=True)
-        keys: list[str] = []
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=where.bucket, Prefix=prefix
-        ):
-            for item in page.get("Contents") or ():
-                leaf = str(item["Key"]).rsplit("/", 1)[-1]
-                if leaf.startswith("predictions-") and leaf.endswith(".jsonl"):
-                    keys.append(str(item["Key"]))
+
+        def listing(
+            bucket: str = where.bucket, prefix: str = prefix, s3: Any = client
+        ) -> list[str]:
+            keys: list[str] = []
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents") or ():
+                    leaf = str(item["Key"]).rsplit("/", 1)[-1]
+                    if leaf.startswith("predictions-") and leaf.endswith(".jsonl"):
+                        keys.append(str(item["Key"]))
+            return keys
+
+        try:  # outages are retried, then exit 6 (the Job replaces the pod)
+            keys = _retrying(f"list {location}", listing)
+        except TrainerError:
+            raise
+        except Exception as error:  # no such bucket, access denied: the arguments are wrong
+            raise DatasetError(f"cannot list {location}: {error}") from error
         if not keys:
             raise DatasetError(f"no predictions-*.jsonl files under {location}")
         for key in sorted(keys):
