@@ -141,10 +141,11 @@ ConfigMaps are not here: they live in the release namespace only ("model-rollout
 - apiGroups: ["modelrollout.dev"]
   resources: ["modelversions/finalizers"]
   verbs: ["update"]
-# Training Jobs: handlers/versioning.py (create, then read their status).
+# Training Jobs: handlers/versioning.py (create, then read their status; delete a stale Job
+# left by an earlier ModelVersion of the same name, matched by uid).
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "create"]
+  verbs: ["get", "create", "delete"]
 # Serving Deployments: handlers/versioning.py (create, read readiness, scale).
 - apiGroups: ["apps"]
   resources: ["deployments"]
