@@ -241,7 +241,7 @@ def test_operator_rbac_is_least_privilege(render: Render) -> None:
     assert role[("modelrollout.dev", "experiments")] == {"get", "list", "watch", "patch"}
     assert role[("modelrollout.dev", "experiments/status")] == {"patch"}
     assert role[("modelrollout.dev", "modelversions/finalizers")] == {"update"}
-    assert role[("batch", "jobs")] == {"create", "get"}
+    assert role[("batch", "jobs")] == {"create", "get", "delete"}
     assert role[("", "pods")] == {"list"}
     assert role[("", "events")] == {"create"}
     assert role[("gateway.networking.k8s.io", "httproutes")] == {"get", "patch"}
