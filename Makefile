@@ -32,10 +32,10 @@ tools: ## Install helm and kubectl into .tools/bin
 	bash tools/fetch_k8s_tools.sh
 
 .PHONY: chart-crds
-chart-crds: ## Copy the generated crds/ into the chart (keeps kopf's peering CRDs)
+chart-crds: ## Copy the generated crds/ into the chart's files/crds/ (keeps kopf's peering CRDs)
 	@test -n "$$(ls crds/*.yaml 2>/dev/null)" || { echo "crds/ is empty: run 'modelrollout crds' first" >&2; exit 1; }
-	find $(CHART)/crds -name '*.yaml' ! -name kopf-peering.yaml -delete
-	cp crds/*.yaml $(CHART)/crds/
+	find $(CHART)/files/crds -name '*.yaml' ! -name kopf-peering.yaml -delete
+	cp crds/*.yaml $(CHART)/files/crds/
 
 .PHONY: dashboards
 dashboards: ## Rebuild the Grafana dashboards' JSON from tools/rollout_dashboards

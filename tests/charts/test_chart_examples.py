@@ -53,7 +53,7 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
     schemas = {}
-    for path in sorted((CHART / "crds").glob("*.yaml")):
+    for path in sorted((CHART / "files" / "crds").glob("*.yaml")):
         for crd in yaml.safe_load_all(path.read_text()):
             if not crd or crd["spec"]["group"] != "modelrollout.dev":
                 continue
