@@ -288,6 +288,7 @@ def decide(
     st.latest_version = max([st.latest_version, *(v.version for v in versions)])
     if st.in_service is not None and st.in_service in by_name:
         st.in_service_version = by_name[st.in_service].version
+    _undone(rec, by_name, experiments)
 
     floor = max(st.concluded_version, st.in_service_version or 0)
     in_flight = sorted((v for v in versions if v.version > floor), key=lambda v: v.version)
@@ -311,6 +312,30 @@ def decide(
 
     delay = _maybe_train(rec, ctx, spec, versions, counts)
     return _finish(rec, spec, versions, experiments, counts, delay)
+
+
+def _undone(
+    rec: _Record, by_name: dict[str, VersionFacts], experiments: list[ExperimentFacts]
+) -> None:
+    """A promotion undone afterwards (`modelrollout undo` within the window, or a regression
+    in the holdback): the Experiment that promoted the version in service ended RolledBack,
+    so its baseline serves again and is the version in service."""
+    st = rec.st
+    entry = next((e for e in reversed(st.history) if e.name == st.in_service), None)
+    if entry is None or entry.outcome != Outcome.PROMOTED or entry.experiment is None:
+        return
+    exp = next((e for e in experiments if e.name == entry.experiment), None)
+    if exp is None or exp.phase not in (ExperimentPhase.ROLLED_BACK.value,
+                                        ExperimentPhase.FAILED.value):  # fmt: skip
+        return
+    previous = by_name.get(exp.baseline)
+    entry.outcome, entry.finished_at = Outcome.ROLLED_BACK, rec.now
+    entry.message = f"undone after its promotion: {exp.message}"[:500]
+    st.in_service = exp.baseline
+    st.in_service_version = previous.version if previous is not None else None
+    st.failures_in_a_row += 1
+    rec.event("RolledBack", f"version {entry.version} ({entry.name}) undone after its "
+              f"promotion by {exp.name}; {exp.baseline} is in service again", warning=True)  # fmt: skip
 
 
 def _set(st: ModelStatus, phase: ModelPhase, message: str) -> None:

@@ -254,6 +254,27 @@ def test_history_records_the_dataset_rows_of_each_version() -> None:
     assert d.status.history[-1].dataset_rows == 1234
 
 
+def test_a_promotion_undone_afterwards_puts_the_previous_version_back_in_service() -> None:
+    status = ModelStatus(in_service="scorer-v1", in_service_version=1, latest_version=2,
+                         concluded_version=1, training="scorer-v2", last_training_at=T0)  # fmt: skip
+    versions = [_mv("scorer-v1", 1, "Ready"), _mv("scorer-v2", 2, "Ready")]
+    won = [ExperimentFacts("scorer-v2-rollout", "scorer-v1", "scorer-v2", "Succeeded")]
+    promoted = decide(CTX, _spec(), status, versions, won, Counts(), T0)
+    assert promoted.status.in_service == "scorer-v2"
+    undone = [ExperimentFacts("scorer-v2-rollout", "scorer-v1", "scorer-v2", "RolledBack",
+                              "undone by user")]  # fmt: skip
+    d = decide(CTX, _spec(), promoted.status, versions, undone, Counts(), T0)
+    assert (d.status.in_service, d.status.in_service_version) == ("scorer-v1", 1)
+    assert d.status.history[-1].outcome == Outcome.ROLLED_BACK
+    assert "undone after its promotion" in d.status.history[-1].message
+    assert d.status.failures_in_a_row == 1
+    again = decide(CTX, _spec(), d.status, versions, undone, Counts(), T0)
+    assert again.status.in_service == "scorer-v1"  # recorded once
+    assert again.status.failures_in_a_row == 1
+    # scorer-v2 is concluded: it is not rolled out again.
+    assert not [a for a in again.actions if isinstance(a, CreateExperiment)]
+
+
 def test_back_off_doubles_and_is_capped() -> None:
     spec = _spec(minInterval="10m")
     assert [back_off_seconds(spec, n) for n in (0, 1, 2)] == [600, 1200, 2400]
@@ -321,7 +342,7 @@ TRAINING_PHASES = {"", "Pending", "Training", "Deploying"}
 _STEP = st.sampled_from(
     ["pass", "pass", "pass", "crash_after_status", "crash_before_status", "train_ok",
      "train_rejected", "train_failed", "deploy", "promote", "roll_back", "labels", "time",
-     "hand_made"]
+     "hand_made", "undo"]
 )  # fmt: skip
 
 
@@ -403,6 +424,15 @@ def test_whatever_happens_one_training_one_experiment_and_a_proven_version_in_se
                 w.experiments[e.name] = ExperimentFacts(e.name, e.baseline, e.candidate, phase)
                 if phase == "Succeeded":
                     w.succeeded_candidates.add(e.candidate)
+        elif step == "undo":
+            # `modelrollout undo` within the window: only the latest promotion can be undone.
+            won = [e for e in w.experiments.values()
+                   if e.phase == "Succeeded" and e.candidate == w.status.in_service]  # fmt: skip
+            if won:
+                e = won[pick % len(won)]
+                w.experiments[e.name] = ExperimentFacts(e.name, e.baseline, e.candidate,
+                                                        "RolledBack")  # fmt: skip
+                w.succeeded_candidates.discard(e.candidate)
         elif step == "labels":
             w.labels += 50 + pick % 100
         elif step == "time":
