@@ -61,17 +61,28 @@ async def drive_experiment(
         await stopped.wait(max(0.0, due - time.monotonic()))
 
 
-@kopf.on.delete(GROUP, VERSION, "experiments", optional=True)
+# The watch's DELETED event, not @kopf.on.delete: Experiments carry no finalizer
+# (handlers/finalizing.py), so kopf calls no delete handler for one already gone; the event
+# comes for every Experiment deleted while the operator runs, finished ones included.
+@kopf.on.event(GROUP, VERSION, "experiments")
 async def forget_experiment(
-    name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any
+    event: kopf.RawEvent, name: str, namespace: str | None, memo: Any, **_: Any
 ) -> None:
-    services: Services = memo.services
-    services.metrics.forget(namespace or "", name, str(spec.get("model", "")))
+    if event.get("type") != "DELETED":
+        return
+    body = event.get("object") or {}
+    model = str((body.get("spec") or {}).get("model", ""))
+    await forget(memo.services, namespace or "default", name, model)
+
+
+async def forget(services: Services, namespace: str, name: str, model: str) -> None:
+    """A deleted Experiment's series and routing ConfigMap go (best effort, idempotent)."""
+    services.metrics.forget(namespace, name, model)
     # The routing ConfigMap lives in the gateway's namespace, out of reach of the Experiment's
-    # owner references: delete it here (best effort, as this handler is optional).
+    # owner references: delete it here.
     router = services.routers.get(TrafficProvider.GATEWAY)
     if isinstance(router, GatewayRouter):
         try:
-            await router.forget(namespace or "default", name)
+            await router.forget(namespace, name)
         except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("routing.forget_failed", experiment=f"{namespace}/{name}", error=str(exc))
