@@ -142,3 +142,16 @@ def test_the_namespace_comes_before_a_namespace_scoped_install() -> None:
     create = next(i for i, c in enumerate(lines) if "examples/kind/00-namespace.yaml" in c)
     assert Path(KIND / "00-namespace.yaml").exists() and create >= 0
     assert "before" in text[text.index("rbac.watchNamespaces={ml}") - 300 :][:600]
+
+
+def test_trainer_images_named_by_examples_are_built_by_the_makefile() -> None:
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert _makefile_var("TRAINER_GPU_IMAGE") == "$(IMAGE_PREFIX)-trainer:$(VERSION)-cuda"
+    built = {f"model-rollout-trainer:{version}", f"model-rollout-trainer:{version}-cuda"}
+    named = [
+        doc["spec"]["training"]["image"]
+        for path in sorted((ROOT / "examples").rglob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "ModelVersion" and "image" in doc["spec"].get("training", {})
+    ]
+    assert named and set(named) <= built, set(named) - built
