@@ -175,9 +175,9 @@ async def counts_for(
         )
         try:
             rows = await provider.query(promql)
-        except Exception as exc:
+            rows = 0.0 if rows is None else rows  # no series yet: no labels
+        except Exception as exc:  # unknown: never a reason to train
             log.warning("model.count_failed", model=model, error=describe(exc))
-        rows = 0.0 if rows is None else rows  # no series yet: no labels
     if t.accuracy_below is not None and status.in_service_version is not None:
         queries = accuracy_queries(
             model,
