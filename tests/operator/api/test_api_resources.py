@@ -20,7 +20,13 @@ EXAMPLE_FILES = example_files(EXAMPLES)
 
 
 def _objects(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    """Our resources in a file (examples/kind/ also holds built-ins: a Namespace, MinIO's
+    objects, checked through the in-pod front by tests/inpod/test_inpod_walkthrough.py)."""
+    return [
+        d
+        for d in yaml.safe_load_all(path.read_text())
+        if d is not None and str(d.get("apiVersion", "")).startswith("modelrollout.dev/")
+    ]
 
 
 def _example(name: str) -> dict[str, Any]:
