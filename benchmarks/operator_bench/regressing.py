@@ -176,7 +176,9 @@ async def time_to_zero() -> Timeline:
                         scraped = now
                     if rolled_back is None and st.get("phase") == "RolledBack":
                         rolled_back = now
-                    cm = await _get(http, "/api/v1/namespaces/default/configmaps/default.drop.routing")
+                    cm = await _get(
+                        http, "/api/v1/namespaces/default/configmaps/default.drop.routing"
+                    )
                     table = json.loads((cm.get("data") or {}).get("routing.json", "null") or "null")
                     if (
                         table

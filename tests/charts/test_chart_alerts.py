@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from chart_helpers import CHART, PROMETHEUS_OPERATOR, one
+
 from conftest import Render
 
 RULES = CHART / "files" / "alerts.rules.yaml"
