@@ -22,7 +22,7 @@ UID = "modelrollout-health"
 # Every series is filtered by namespace too: model `churn` in two namespaces is two models.
 _MODEL = {"namespace": "$namespace", "model": "$model"}
 _EXPERIMENT = {"namespace": "$namespace", "model": "$model", "experiment": "$experiment"}
-_BY_VERSION = "model, version"
+_BY_VERSION = "namespace, model, version"  # one series per namespace's model
 
 
 def _rate(metric: str, by: str, **matchers: str) -> str:
@@ -80,7 +80,7 @@ def traffic_panels() -> list[dashboard_builders.Panel]:
             "Weight (0-100) each gateway applies to each version; max over gateway replicas.",
             [
                 Query(
-                    f"max by (model, version, route) ({selector(m.TRAFFIC_WEIGHT, **_MODEL)})",
+                    f"max by (namespace, model, version, route) ({selector(m.TRAFFIC_WEIGHT, **_MODEL)})",
                     "{{model}} v{{version}} ({{route}})",
                 )
             ],
@@ -94,7 +94,7 @@ def traffic_panels() -> list[dashboard_builders.Panel]:
             "Inference requests answered, by the version and route that answered them.",
             [
                 Query(
-                    _rate(m.REQUESTS, "model, version, route", **_MODEL),
+                    _rate(m.REQUESTS, "namespace, model, version, route", **_MODEL),
                     "{{model}} v{{version}} ({{route}})",
                 )
             ],
@@ -159,7 +159,7 @@ def quality_panels() -> list[dashboard_builders.Panel]:
             "Mirrored requests by outcome: the shadow version agreed, disagreed or failed.",
             [
                 Query(
-                    _rate(m.SHADOW_REQUESTS, "model, version, outcome", **_MODEL),
+                    _rate(m.SHADOW_REQUESTS, "namespace, model, version, outcome", **_MODEL),
                     "{{model}} v{{version}} {{outcome}}",
                 )
             ],
@@ -169,7 +169,12 @@ def quality_panels() -> list[dashboard_builders.Panel]:
         time_series(
             "Feedback dropped",
             "Labels that found no logged prediction (unknown, expired or evicted request ids).",
-            [Query(_rate(m.FEEDBACK_DROPPED, "model, reason", **_MODEL), "{{model}} {{reason}}")],
+            [
+                Query(
+                    _rate(m.FEEDBACK_DROPPED, "namespace, model, reason", **_MODEL),
+                    "{{model}} {{reason}}",
+                )
+            ],
             unit="reqps",
         ),
     ]
