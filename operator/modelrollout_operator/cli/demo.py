@@ -54,6 +54,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds before each label is posted (default 1)",
     )
     parser.add_argument(
+        "--scenario",
+        choices=["default", "continuous"],
+        default="default",
+        help="default: a bad candidate rolled back, a good one promoted; continuous: the live "
+        "data drifts and the Model's loop retrains on its feedback, canaries and promotes",
+    )
+    parser.add_argument(
         "--metrics",
         choices=["auto", "prometheus", "counters"],
         default="auto",
@@ -98,6 +105,7 @@ def demo(args: argparse.Namespace) -> int:
         rate=args.rate,
         feedback_delay=args.feedback_delay,
         metrics=args.metrics,
+        scenario=args.scenario,
     )
     try:
         return run_demo(options, say=lambda line: print(line, flush=True))

@@ -62,6 +62,7 @@ class DemoOptions:
     feedback_delay: float = 1.0
     metrics: str = "auto"  # auto | prometheus | counters
     scenario_timeout: float | None = None  # seconds; default 240, 120 with --fast
+    scenario: str = "default"  # default: both rollouts | continuous: the Model's loop
 
     @property
     def time_factor(self) -> float:
@@ -91,6 +92,14 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
         with tempfile.TemporaryDirectory(prefix="modelrollout-demo-") as tmp:
             workdir = (options.workdir or Path(tmp)).resolve()
             workdir.mkdir(parents=True, exist_ok=True)
+            if options.scenario == "continuous":
+                from .continuous import run_continuous, write_summary
+
+                result = run_continuous(options, workdir, started, say)
+                if options.summary_json is not None:
+                    write_summary(options.summary_json, result)
+                    say(f"summary written to {options.summary_json}")
+                return 0 if result["ok"] else 1
             summary = _run(options, workdir, started, say)
             if options.summary_json is not None:
                 summary.write(options.summary_json)

@@ -178,6 +178,10 @@ class LoadGenerator:
             self._client = None
         return self.stats
 
+    def switch(self, sample: TrafficSample) -> None:
+        """Send rows of `sample` from now on (live data drifting), labelled by its truth."""
+        self.sample = sample
+
     async def _pace(self) -> None:
         # One shared schedule for every worker: the rate holds whatever the concurrency.
         slot = max(self._next_slot, time.monotonic() - 1.0)  # no burst after a stall
@@ -189,19 +193,19 @@ class LoadGenerator:
     async def _worker(self) -> None:
         assert self._client is not None
         url = f"/v2/models/{self.model}/infer"
-        rows = len(self.sample.labels)
         while not self._stopping.is_set():
             await self._pace()
             if self._stopping.is_set():
                 return
-            index = self._random.randrange(rows)
+            sample = self.sample  # one sample per request: `switch` may replace it meanwhile
+            index = self._random.randrange(len(sample.labels))
             user = f"user-{self._random.randrange(self.profile.users)}"
             request_id = uuid.uuid4().hex
             started = time.perf_counter()
             try:
                 response = await self._client.post(
                     url,
-                    json=infer_body(request_id, self.sample.features[index]),
+                    json=infer_body(request_id, sample.features[index]),
                     headers={self.sticky_header: user},
                 )
             except httpx.HTTPError as error:
@@ -218,7 +222,7 @@ class LoadGenerator:
                 self.stats.latencies.append(elapsed)
             due = time.monotonic() + self.profile.feedback_delay
             heapq.heappush(
-                self._pending, (due, next(self._seq), request_id, int(self.sample.labels[index]))
+                self._pending, (due, next(self._seq), request_id, int(sample.labels[index]))
             )
 
     async def _labeller(self) -> None:

@@ -130,3 +130,57 @@ def _once(seen: set[tuple[str, str]], panel: str, version: str) -> str | None:
         return None
     seen.add((panel, version))
     return f"v{version}"
+
+
+def draw_cycle(
+    points: Sequence[tuple[float, dict[str, int], dict[str, float]]],
+    marks: Sequence[tuple[float, str]],
+    path: Path,
+    title: str,
+) -> Path:
+    """The continuous-learning cycle: weight and live accuracy per version, sampled over time
+    (`points`: seconds, weights, accuracies), with its moments marked (drift onset, retrain,
+    canary steps, promotion)."""
+    if not points:
+        raise ValueError("no samples to draw")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    versions = sorted({v for _, w, a in points for v in (*w, *a)}, key=_version_key)
+    colors = {v: _COLORS[i % len(_COLORS)] for i, v in enumerate(versions)}
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 6.5), sharex=True, dpi=110, gridspec_kw={"height_ratios": [1, 1.2]}
+    )
+    for version in versions:
+        wt = [t for t, w, _ in points if version in w]
+        wv = [w[version] for _, w, _ in points if version in w]
+        if wt:
+            top.step(wt, wv, where="post", color=colors[version], linewidth=2, label=f"v{version}")
+        at = [t for t, _, a in points if version in a]
+        av = [a[version] for _, _, a in points if version in a]
+        if at:
+            bottom.plot(at, av, marker="o", markersize=2, color=colors[version], linewidth=1.5,
+                        label=f"v{version}")  # fmt: skip
+    for i, (moment, label) in enumerate(marks):
+        color = "#d62728" if label == "drift" else "#2ca02c" if label == "promoted" else "#555555"
+        for axis in (top, bottom):
+            axis.axvline(moment, color=color, linestyle="--", linewidth=0.9, alpha=0.8)
+        top.annotate(label, xy=(moment, 104 - 14 * (i % 4)), xytext=(2, 0),
+                     textcoords="offset points", fontsize=8, color=color,
+                     annotation_clip=False)  # fmt: skip
+    top.set_ylabel("traffic weight (%)")
+    top.set_ylim(-5, 112)
+    top.grid(alpha=0.3)
+    top.legend(loc="center left", fontsize=9)
+    bottom.set_ylabel("live accuracy\n(labels of the last 5s)")
+    bottom.set_xlabel("seconds since the demo started")
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="lower left", fontsize=9)
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import ModelRolloutError
 
 TRAFFIC_FILE = "traffic.csv"  # held-out clean rows the load generator sends
+DRIFTED_TRAFFIC_FILE = "traffic-drifted.csv"  # the same, drawn after the segment shift
 
 
 class RecipeError(ModelRolloutError, LookupError):
@@ -55,6 +56,10 @@ RECIPES: dict[str, SynthRecipe] = {
     "scorer-v2.csv": SynthRecipe(rows=20000, seed=2),
     "scorer-v3-noisy.csv": SynthRecipe(rows=20000, seed=3, label_noise=0.05, shift=0.45),
     TRAFFIC_FILE: SynthRecipe(rows=5000, seed=99),
+    # `--scenario continuous`: the Model's small base set, and the live traffic after it
+    # drifted (the segment `ctx_0 < 0.35` now answers the other way; labels follow it).
+    "scorer-base.csv": SynthRecipe(rows=1000, seed=5),
+    DRIFTED_TRAFFIC_FILE: SynthRecipe(rows=5000, seed=98, shift=0.35),
 }
 
 

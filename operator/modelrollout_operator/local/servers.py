@@ -32,8 +32,13 @@ class Prometheus:
 
 
 def start_gateway(
-    supervisor: Supervisor, repository: Path, *, ready_timeout: float = 60.0
+    supervisor: Supervisor,
+    repository: Path,
+    *,
+    ready_timeout: float = 60.0,
+    prediction_log: Path | None = None,
 ) -> Gateway:
+    """The gateway on a free port; `prediction_log`: the directory it writes its log to."""
     port = free_port()
     token = secrets.token_urlsafe(24)
     env = dict(os.environ)
@@ -59,6 +64,9 @@ def start_gateway(
         "--log-level",
         "warning",
     ]
+    if prediction_log is not None:
+        prediction_log.mkdir(parents=True, exist_ok=True)
+        argv += ["--prediction-log-dir", str(prediction_log)]
     child = supervisor.start("gateway", argv, env=env)
     url = f"http://127.0.0.1:{port}"
     supervisor.wait_http(child, f"{url}/v2/health/ready", timeout=ready_timeout)
