@@ -54,6 +54,7 @@ import structlog
 from tests.support.processes import die_with_parent
 
 from .network import PodNetwork
+from .pods import keep_host_paths_lines, kept_host_paths
 
 log = structlog.get_logger(__name__)
 
@@ -640,6 +641,7 @@ class Kubelet:
             fs_group=(pod.spec.get("securityContext") or {}).get("fsGroup"),
             workdir=pod.container.get("workingDir") or "/",
             hostname=pod.name,
+            keep=kept_host_paths(pod.env.get("PYTHONPATH", "").split(os.pathsep)),
         )
         (pod.dir / "run.sh").write_text(script)
         logf = open(pod.dir / "log", "ab")  # noqa: SIM115 - handed to the child
@@ -1121,14 +1123,17 @@ def _pod_script(
     fs_group: int | None,
     workdir: str,
     hostname: str,
+    keep: list[str] | None = None,
 ) -> str:
     """Runs as root in the pod's network namespace and a private mount namespace (`ip netns
     exec` makes one, slave to the host's), sets up the container's filesystem view, then execs the
     container's argv ("$@") as its user, with no new privileges and no capabilities."""
     q = shlex.quote
     r = q(str(root))
+    opens, binds = keep_host_paths_lines(keep or [], mount="/bin/mount")
     lines = [
         "set -eu",
+        *opens,
         f"/bin/hostname {q(hostname)}",  # its own UTS namespace: the pod's name
         # /dev as a container runtime makes it: a small tmpfs with the usual devices.
         f"/bin/mount -t tmpfs -o mode=755,size=1m,nosuid tmpfs {r}/dev",
@@ -1158,6 +1163,7 @@ def _pod_script(
         lines.append(f"/bin/mount --bind {q(source)} {q(path)}")
         if ro:
             lines.append(f"/bin/mount -o remount,bind,ro {q(path)}")
+    lines.extend(binds)
     if readonly_root:
         lines.append("/bin/mount -o remount,bind,ro /")
         if own_tmp:

@@ -37,6 +37,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -310,11 +311,18 @@ def _submounts(root: str) -> list[str]:
 
 
 def mount_script(
-    mounts: Sequence[Mount], scratch: Path, *, read_only_root: bool, workdir: str
+    mounts: Sequence[Mount],
+    scratch: Path,
+    *,
+    read_only_root: bool,
+    workdir: str,
+    keep: Sequence[str] = (),
 ) -> list[str]:
-    """Shell lines that build the pod's view of the file system inside the mount namespace."""
+    """Shell lines that build the pod's view of the file system inside the mount namespace;
+    `keep`: host paths the pod's process runs from, bound back if the pod's mounts hide them."""
     q = shlex.quote
-    lines = ["set -e"]
+    opens, binds = keep_host_paths_lines(keep)
+    lines = ["set -e", *opens]
     missing = [m for m in mounts if not Path(m.target).exists()]
     overlays = sorted({_nearest_existing(m.target) for m in missing}, key=lambda p: p.count("/"))
     for i, lower in enumerate(overlays):
@@ -349,6 +357,7 @@ def mount_script(
         lines.append(f"mount --bind {q(str(m.source))} {q(m.target)}")
         if m.read_only:
             lines.append(f"mount -o remount,bind,ro {q(m.target)}")
+    lines.extend(binds)
     if read_only_root:
         lines.append("mount -o remount,bind,ro /")
         lines.extend(f"mount -o remount,bind,ro {q(lower)}" for lower in overlays)
@@ -440,6 +449,47 @@ def _pythonpath(extra: Iterable[str]) -> str:
     return os.pathsep.join(p for p in parts if p)
 
 
+# A pod mounts its own /tmp (an emptyDir, or the image's), which hides this machine's /tmp; the
+# checkout, its virtualenv and PYTHONPATH may lie there (CI clones wherever it likes), so each is
+# opened before the pod's mounts and bound back at its own path after them.
+_TMP = "/tmp/"
+_KEEP_FDS = (7, 8, 9)  # /bin/sh (dash) redirects single-digit descriptors only
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def kept_host_paths(extra: Iterable[str] = ()) -> list[str]:
+    """The top-most of the checkout, sys.prefix and `extra` that lie under /tmp."""
+    under = {
+        os.path.realpath(p)
+        for p in (str(_REPO_ROOT), sys.prefix, *extra)
+        if p and os.path.isabs(p) and os.path.realpath(p).startswith(_TMP)
+    }
+    top = sorted(p for p in under if not any(p.startswith(t + "/") for t in under))
+    if len(top) > len(_KEEP_FDS):
+        raise PodStartError(f"too many paths under /tmp for the pods to keep: {top}")
+    return top
+
+
+def keep_host_paths_lines(
+    paths: Sequence[str], mount: str = "mount"
+) -> tuple[list[str], list[str]]:
+    """Shell lines: those that open `paths` before the pod's mounts, and those that bind each
+    back at its own path after them (through the open descriptor: the path itself is hidden)."""
+    q = shlex.quote
+    pairs = list(zip(_KEEP_FDS, paths, strict=False))
+    opens = [f"exec {fd}<{q(path)}" for fd, path in pairs]
+    binds = [
+        line
+        for fd, path in pairs
+        for line in (
+            f"mkdir -p {q(path)}",
+            f"{mount} --no-canonicalize --bind /proc/self/fd/{fd} {q(path)}",
+            f"exec {fd}<&-",
+        )
+    ]
+    return opens, binds
+
+
 def launch_pod(
     pod: Mapping[str, Any],
     *,
@@ -507,6 +557,7 @@ def launch_pod(
         workdir / "fs",
         read_only_root=bool(ctx.get("readOnlyRootFilesystem")),
         workdir=str(chosen.get("workingDir") or image.workdir),
+        keep=kept_host_paths(os.environ.get("PYTHONPATH", "").split(os.pathsep)),
     )
     privileges = _setpriv(pod, chosen, image)
     script.append("exec " + " ".join(shlex.quote(a) for a in [*privileges, "--", *argv]))
