@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -42,7 +41,7 @@ from ..api.v1alpha1 import (
     ModelVersionPhase,
     set_condition,
 )
-from ..k8s.client import EVENTS, EXPERIMENTS, MODELVERSIONS, Conflict
+from ..k8s.client import EVENTS, EXPERIMENTS, MODELVERSIONS, Conflict, event_body
 from ..metrics import metric_target
 from ..resources.naming import serving_name
 from ..rollout import desired_traffic, plan_observation, reconcile
@@ -159,31 +158,8 @@ async def post_event(
     message: str,
 ) -> None:
     """A core/v1 Event on `involved`; raises when it could not be created (it is retried)."""
-    meta = involved.get("metadata", {})
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    ref = {
-        "apiVersion": involved.get("apiVersion"),
-        "kind": involved.get("kind"),
-        "name": meta.get("name"),
-        "namespace": meta.get("namespace"),
-    }
-    if meta.get("uid"):
-        ref["uid"] = meta["uid"]
-    body = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{meta.get('name')}.{uuid.uuid4().hex[:16]}",
-                     "namespace": meta.get("namespace")},
-        "involvedObject": ref,
-        "type": type_,
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": "model-rollout"},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }  # fmt: skip
-    await services.kube.create(EVENTS, meta.get("namespace"), body)
+    body = event_body(involved, type_, reason, message)
+    await services.kube.create(EVENTS, body["metadata"]["namespace"], body)
 
 
 async def write_status(services: Services, body: dict[str, Any], patch: dict[str, Any]) -> None:

@@ -286,32 +286,9 @@ class KubeClient:
         self, involved: Mapping[str, Any], type_: str, reason: str, message: str
     ) -> None:
         """A core/v1 Event on `involved`; failures are logged, never raised (events are advisory)."""
-        meta = involved.get("metadata", {})
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        name = f"{meta.get('name')}.{uuid.uuid4().hex[:16]}"  # no generateName everywhere
-        ref = {
-            "apiVersion": involved.get("apiVersion"),
-            "kind": involved.get("kind"),
-            "name": meta.get("name"),
-            "namespace": meta.get("namespace"),
-        }
-        if meta.get("uid"):
-            ref["uid"] = meta["uid"]
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": meta.get("namespace")},
-            "involvedObject": ref,
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": "model-rollout"},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
+        body = event_body(involved, type_, reason, message)
         try:
-            await self.create(EVENTS, meta.get("namespace"), body)
+            await self.create(EVENTS, body["metadata"]["namespace"], body)
         except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("event.failed", reason=reason, error=str(exc))
 
@@ -319,3 +296,35 @@ class KubeClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def event_body(
+    involved: Mapping[str, Any], type_: str, reason: str, message: str
+) -> dict[str, Any]:
+    """The core/v1 Event that tells `involved`'s story (a unique name: no generateName everywhere)."""
+    meta = involved.get("metadata", {})
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ref = {
+        "apiVersion": involved.get("apiVersion"),
+        "kind": involved.get("kind"),
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+    }
+    if meta.get("uid"):
+        ref["uid"] = meta["uid"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{meta.get('name')}.{uuid.uuid4().hex[:16]}",
+            "namespace": meta.get("namespace"),
+        },
+        "involvedObject": ref,
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": "model-rollout"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
