@@ -238,7 +238,8 @@ def test_operator_rbac_is_least_privilege(render: Render) -> None:
     ]
     role = _rules(operator_role)
     # the exact set is checked against the code in test_chart_rbac.py
-    assert role[("modelrollout.dev", "experiments")] == {"get", "list", "watch", "patch"}
+    # create: a Model's loop rolls each new version out with an Experiment (handlers/models.py)
+    assert role[("modelrollout.dev", "experiments")] == {"get", "list", "watch", "patch", "create"}
     assert role[("modelrollout.dev", "experiments/status")] == {"patch"}
     assert role[("modelrollout.dev", "modelversions/finalizers")] == {"update"}
     assert role[("batch", "jobs")] == {"create", "get", "delete"}

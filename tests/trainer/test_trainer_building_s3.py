@@ -38,6 +38,10 @@ def _put(s3: Any, key: str, records: list[dict[str, Any]]) -> None:
 @pytest.fixture
 def uploaded(s3: Any) -> Any:
     s3.create_bucket(Bucket=BUCKET)
+    # moto keeps one in-memory S3 per process, shared by every moto server in it: another
+    # test's log under s3://logs/gw (the operator's learning e2e writes one) must not count here.
+    for leftover in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        s3.delete_object(Bucket=BUCKET, Key=leftover["Key"])
     _put(s3, "gw/predictions-20261129T000000Z-1.jsonl", [
         _pred("old", "2026-11-01T00:00:00Z", 9.0),  # before the window
         _pred("a", "2026-11-29T10:00:00Z", 1.0),

@@ -50,10 +50,18 @@ async def test_good_candidate_is_promoted_step_by_step(
     messages = [e["message"] for e in events_for(cluster, "good")]
     for weight in (10, 25, 50, 100):
         assert any(f"{weight}%" in m for m in messages), messages
-    # The gateway's routing table ends with the candidate as the only, stable version.
-    cm = await kube.get(CONFIGMAPS, NS, f"{NS}.good.routing")
-    assert cm is not None and cm["metadata"]["labels"]["modelrollout.dev/routing"] == "true"
-    table = json.loads(cm["data"]["routing.json"])
+
+    # The gateway's routing table ends with the candidate as the only, stable version. The
+    # status is written before the routing (crash-safe order), so the table follows it shortly.
+    async def final_table() -> dict[str, Any] | None:
+        cm = await kube.get(CONFIGMAPS, NS, f"{NS}.good.routing")
+        if cm is None:
+            return None
+        assert cm["metadata"]["labels"]["modelrollout.dev/routing"] == "true"
+        table: dict[str, Any] = json.loads(cm["data"]["routing.json"])
+        return table if len(table["versions"]) == 1 else None
+
+    table = await wait_until(final_table, 10, "the promoted routing table", op)
     assert table["versions"] == [
         {
             "version": "2",
