@@ -12,7 +12,12 @@ import httpx
 import pytest
 
 from modelrollout_operator.k8s.client import Connection, KubeClient
-from tests.support.kubernetes import FakeKubelet, OperatorProcess, register_resources
+from tests.support.kubernetes import (
+    FakeKubelet,
+    OperatorProcess,
+    events_for,
+    register_resources,
+)
 from tests.support.prometheus import PROMETHEUS, SKIP_REASON, GatewayMetrics, PrometheusServer
 
 
@@ -77,6 +82,40 @@ async def wait_until(
         await asyncio.sleep(0.2)
     logs = operator.logs() if operator is not None else ""
     raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+
+
+async def events_eventually(
+    cluster: Any,
+    name: str,
+    want: Callable[[list[dict[str, Any]]], bool],
+    what: str,
+    operator: OperatorProcess | None = None,
+    timeout: float = 10,
+) -> list[dict[str, Any]]:
+    """The events of one object once `want` holds of them.
+
+    A pass writes status, then routing, then events, then counters (the crash-safe order), so
+    a test that saw a phase in status must wait a moment for the events of the same pass."""
+
+    def check() -> list[dict[str, Any]] | None:
+        events = events_for(cluster, name)
+        return events if want(events) else None
+
+    result: list[dict[str, Any]] = await wait_until(check, timeout, what, operator)
+    return result
+
+
+async def metrics_eventually(
+    operator: OperatorProcess, lines: list[str], timeout: float = 10
+) -> str:
+    """The operator's /metrics text once it holds every one of `lines` (counters come last)."""
+
+    def check() -> str | None:
+        text = httpx.get(f"http://127.0.0.1:{operator.http_port}/metrics").text
+        return text if all(line in text for line in lines) else None
+
+    result: str = await wait_until(check, timeout, f"metrics {lines}", operator)
+    return result
 
 
 @pytest.fixture()

@@ -21,9 +21,9 @@ import pytest
 from modelrollout_operator.handlers.models import MODELS
 from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 from modelrollout_trainer import cli as trainer_cli
-from tests.operator.e2e.conftest import wait_until
+from tests.operator.e2e.conftest import events_eventually, wait_until
 from tests.operator.e2e.scenarios import NS, prebuilt_version, server_fields, status_of
-from tests.support.kubernetes import FakeKubelet, TrainingOutcome, events_for, objects_of
+from tests.support.kubernetes import FakeKubelet, TrainingOutcome, objects_of
 
 # Test accuracy each retrained version reports (gate 0.8) and how it then does live.
 OFFLINE = {2: 0.91, 3: 0.86, 4: 0.7}
@@ -269,7 +269,9 @@ async def test_model_retrains_from_its_labels_promotes_rolls_back_and_rejects_ac
     assert exps == ["scorer-v2-rollout", "scorer-v3-rollout"]
     v3 = await status_of(kube, "scorer-v3-rollout", EXPERIMENTS)
     assert v3["phase"] == "RolledBack"
-    reasons = [e["reason"] for e in events_for(cluster, "scorer")]
-    for reason in ("Adopted", "TrainingStarted", "RolloutStarted", "Promoted", "RolledBack",
-                   "Rejected"):  # fmt: skip
-        assert reason in reasons, reasons
+    expected = {"Adopted", "TrainingStarted", "RolloutStarted", "Promoted", "RolledBack",
+                "Rejected"}  # fmt: skip
+    await events_eventually(
+        cluster, "scorer", lambda evs: expected <= {e["reason"] for e in evs},
+        f"the Model's events {sorted(expected)}",
+    )  # fmt: skip

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
-from tests.operator.e2e.conftest import wait_until
+from tests.operator.e2e.conftest import events_eventually, metrics_eventually, wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
-from tests.support.kubernetes import events_for
 
 
 async def test_good_candidate_is_promoted_step_by_step(
@@ -47,9 +44,11 @@ async def test_good_candidate_is_promoted_step_by_step(
     acc = [m for r in runs for m in r["results"] if m["metric"] == "accuracy"]
     assert acc[-1]["candidateSamples"] >= 100 and acc[-1]["candidate"] > 0.9
     # Every step shows up as an event with its weight.
-    messages = [e["message"] for e in events_for(cluster, "good")]
-    for weight in (10, 25, 50, 100):
-        assert any(f"{weight}%" in m for m in messages), messages
+    await events_eventually(
+        cluster, "good",
+        lambda evs: all(any(f"{w}%" in e["message"] for e in evs) for w in (10, 25, 50, 100)),
+        "an event for each step's weight", op,
+    )  # fmt: skip
 
     # The gateway's routing table ends with the candidate as the only, stable version. The
     # status is written before the routing (crash-safe order), so the table follows it shortly.
@@ -77,8 +76,7 @@ async def test_good_candidate_is_promoted_step_by_step(
         return (await status_of(kube, "scorer-v1", MODELVERSIONS)).get("phase") == "Retired"
 
     await wait_until(retired, 10, "the baseline retired after the scale-down delay", op)
-    metrics = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics").text
-    assert (
-        'modelrollout_promotions_total{experiment="good",model="scorer",namespace="default"} 1.0'
-        in metrics
+    await metrics_eventually(
+        op,
+        ['modelrollout_promotions_total{experiment="good",model="scorer",namespace="default"} 1.0'],
     )

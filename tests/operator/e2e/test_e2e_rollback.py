@@ -6,12 +6,9 @@ import json
 import time
 from typing import Any
 
-import httpx
-
 from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
-from tests.operator.e2e.conftest import wait_until
+from tests.operator.e2e.conftest import events_eventually, metrics_eventually, wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
-from tests.support.kubernetes import events_for
 
 
 async def _ready(kube: KubeClient, op: Any) -> None:
@@ -66,12 +63,13 @@ async def test_accuracy_drop_mid_rollout_rolls_back_in_one_action(
         to_zero = time.monotonic() - onset
     failed = [r for r in st["analysis"] if r["verdict"] == "fail"]
     assert failed and any(m["metric"] == "accuracy" for m in failed[-1]["results"])
-    warnings = [e for e in events_for(cluster, "drop") if e["type"] == "Warning"]
-    assert warnings, "a rollback is a Warning event"
-    metrics = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics").text
-    assert (
-        'modelrollout_rollbacks_total{experiment="drop",model="scorer",namespace="default"} 1.0'
-        in metrics
+    # A rollback is a Warning event and a counter, written after routing in the same pass.
+    await events_eventually(
+        cluster, "drop", lambda evs: any(e["type"] == "Warning" for e in evs), "a Warning", op
+    )
+    await metrics_eventually(
+        op,
+        ['modelrollout_rollbacks_total{experiment="drop",model="scorer",namespace="default"} 1.0'],
     )
     # The candidate was never promoted and the baseline still serves.
     assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Ready"

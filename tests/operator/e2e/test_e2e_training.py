@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from modelrollout_operator.k8s.client import JOBS, MODELVERSIONS, KubeClient
-from tests.operator.e2e.conftest import wait_until
+from tests.operator.e2e.conftest import events_eventually, metrics_eventually, wait_until
 from tests.operator.e2e.scenarios import NS, server_fields, status_of
-from tests.support.kubernetes import TrainingOutcome, events_for
+from tests.support.kubernetes import TrainingOutcome
 
 
 def trained(name: str, version: int) -> dict[str, Any]:
@@ -65,7 +63,11 @@ async def test_training_outcomes_end_with_clear_conditions(
     good = await status_of(kube, "good", MODELVERSIONS)
     assert good["artifact"]["sha256"] == "e" * 64
     assert good["endpoint"] == "http://good-server.default.svc:8000"
-    assert [e["reason"] for e in events_for(cluster, "low")][-1] == "Rejected"
-    metrics = httpx.get(f"http://127.0.0.1:{op.http_port}/metrics").text
-    for result_ in ("rejected", "failed", "succeeded"):
-        assert f'result="{result_}"}} 1.0' in metrics, result_
+    # Events and counters follow the status write of the same pass.
+    await events_eventually(
+        cluster, "low", lambda evs: evs[-1]["reason"] == "Rejected" if evs else False,
+        "the Rejected event", op,
+    )  # fmt: skip
+    await metrics_eventually(
+        op, [f'result="{result_}"}} 1.0' for result_ in ("rejected", "failed", "succeeded")]
+    )

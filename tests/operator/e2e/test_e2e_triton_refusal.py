@@ -18,9 +18,8 @@ from typing import Any
 from modelrollout_operator.k8s.client import DEPLOYMENTS, MODELVERSIONS, KubeClient
 from modelrollout_operator.resources.manifests import REPOSITORY_MOUNT, serving_selector
 from modelrollout_operator.resources.naming import serving_name
-from tests.operator.e2e.conftest import wait_until
+from tests.operator.e2e.conftest import events_eventually, wait_until
 from tests.operator.e2e.scenarios import NS, server_fields, status_of
-from tests.support.kubernetes import events_for
 
 GATEWAY = Path(sys.executable).parent / "modelrollout-gateway"
 
@@ -97,5 +96,9 @@ async def test_a_swapped_artifact_keeps_the_triton_pod_from_starting_and_fails_t
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ArtifactRejected")
     assert "endpoint" not in status
-    warning = [e for e in events_for(cluster, "scorer-v3") if e.get("reason") == "Failed"]
+    events = await events_eventually(
+        cluster, "scorer-v3", lambda evs: any(e.get("reason") == "Failed" for e in evs),
+        "the Failed event", op,
+    )  # fmt: skip
+    warning = [e for e in events if e.get("reason") == "Failed"]
     assert warning and warning[-1]["type"] == "Warning" and swapped in warning[-1]["message"]
