@@ -94,8 +94,8 @@ async def events_eventually(
 ) -> list[dict[str, Any]]:
     """The events of one object once `want` holds of them.
 
-    A pass writes status, then routing, then events, then counters (the crash-safe order), so
-    a test that saw a phase in status must wait a moment for the events of the same pass."""
+    A pass writes status, then routing, then events (the crash-safe order), so a test that saw
+    a phase in status must wait a moment for the events of the same pass."""
 
     def check() -> list[dict[str, Any]] | None:
         events = events_for(cluster, name)
@@ -108,7 +108,8 @@ async def events_eventually(
 async def metrics_eventually(
     operator: OperatorProcess, lines: list[str], timeout: float = 10
 ) -> str:
-    """The operator's /metrics text once it holds every one of `lines` (counters come last)."""
+    """The operator's /metrics text once it holds every one of `lines`: a test reads them over
+    HTTP from another process, while the pass that counts may still be running."""
 
     def check() -> str | None:
         text = httpx.get(f"http://127.0.0.1:{operator.http_port}/metrics").text
