@@ -132,7 +132,13 @@ def render_experiment(
     ]
     if st.holdback is not None:
         hb = st.holdback
-        if st.phase == ExperimentPhase.HOLDING_BACK:
+        if st.phase == ExperimentPhase.HOLDING_BACK and hb.paused_at is not None:
+            left = format_duration(max(0.0, (hb.ends_at - hb.paused_at).total_seconds()))
+            lines.append(
+                f"Holdback:   {hb.previous} keeps {hb.percent}%; the window is paused with "
+                f"{left} left; `modelrollout undo {name}` restores it"
+            )
+        elif st.phase == ExperimentPhase.HOLDING_BACK:
             lines.append(
                 f"Holdback:   {hb.previous} keeps {hb.percent}% until {hb.ends_at:%H:%M:%S} UTC "
                 f"({_until(hb.ends_at, now)}); `modelrollout undo {name}` restores it"
@@ -142,7 +148,8 @@ def render_experiment(
                 f"Undo:       {hb.previous} stays Ready {_until(hb.ends_at, now)} "
                 f"(`modelrollout undo {name}`), then it is retired"
             )
-    live = st.phase in (ExperimentPhase.PROGRESSING, ExperimentPhase.HOLDING_BACK)
+    paused = spec.paused or (st.holdback is not None and st.holdback.paused_at is not None)
+    live = st.phase in (ExperimentPhase.PROGRESSING, ExperimentPhase.HOLDING_BACK) and not paused
     due = next_analysis_at(spec, st) if live else None
     lines.append(
         f"Analysis:   every {spec.analysis.interval}, failures "

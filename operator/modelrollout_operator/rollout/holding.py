@@ -17,6 +17,9 @@ Ends of the window:
 - `promote` ends the window early (Succeeded); the previous version not Ready ends it early
   too (nothing to go back to).
 
+Pausing stops the window's clock (`holdback.pausedAt`): nothing is counted or ended while
+paused, and on resume `endsAt` moves on by the time spent paused.
+
 Without holdback, a promotion is Succeeded at once, and the previous version stays Ready
 (without traffic) for `promotion.scaleDownDelay`: until then `undo` still puts it back at
 100% in one pass (the only way out of a terminal phase); then it is retired.
@@ -159,11 +162,19 @@ def hold_back(p: Pass, observations: Sequence[MetricObservation] | None) -> None
         _end_window(p, "HoldbackEnded", "holdback ended early by `modelrollout promote`")
         return
     if spec.paused or intent.paused:
+        # The window's clock stands still while paused: a person pausing to look must not
+        # come back to a window that ran out (and a previous version retired) meanwhile.
+        if hb.paused_at is None:
+            st.holdback = hb.model_copy(update={"paused_at": p.now})
         st.message = (
-            f"paused during the holdback window: no analysis counted and the window does not "
-            f"end while paused ({spec.candidate} {st.weight}%, {hb.previous} {hb.percent}%)"
+            f"paused during the holdback window: no analysis counted and the window's clock "
+            f"stands still ({spec.candidate} {st.weight}%, {hb.previous} {hb.percent}%, "
+            f"{format_duration(_left(hb, p.now))} left)"
         )
         return
+    if hb.paused_at is not None:
+        hb = _resumed(hb, p.now)
+        st.holdback = hb
     if observations is not None and analysis_due(spec, st, p.now):
         record_analysis(p, observations)
         if p.finished:
@@ -186,7 +197,7 @@ def hold_back(p: Pass, observations: Sequence[MetricObservation] | None) -> None
             "ended cleanly",
         )
         return
-    left = format_duration(max(0.0, (hb.ends_at - p.now).total_seconds()))
+    left = format_duration(_left(hb, p.now))
     note = (
         f"analysis failed ({st.failed_checks}/{spec.analysis.failure_limit}): {failing(latest)}"
         if latest is not None and recent_fail
@@ -196,6 +207,19 @@ def hold_back(p: Pass, observations: Sequence[MetricObservation] | None) -> None
         f"holding back: {spec.candidate} {st.weight}%, previous {hb.previous} {hb.percent}% "
         f"for {left} more; {note}"
     )
+
+
+def _left(hb: HoldbackStatus, now: datetime) -> float:
+    """Seconds of the window still to run (counted up to the pause while paused)."""
+    clock = hb.paused_at if hb.paused_at is not None else now
+    return max(0.0, (hb.ends_at - clock).total_seconds())
+
+
+def _resumed(hb: HoldbackStatus, now: datetime) -> HoldbackStatus:
+    """The window after a pause: it ends later by the time it stood still."""
+    assert hb.paused_at is not None
+    stood = max(timedelta(0), now - hb.paused_at)
+    return hb.model_copy(update={"ends_at": hb.ends_at + stood, "paused_at": None})
 
 
 def requeue_in_holdback(p: Pass, floor: float) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from modelrollout_operator.api.v1alpha1 import ExperimentSpec, ExperimentStatus
+from modelrollout_operator.api.v1alpha1 import ExperimentSpec, ExperimentStatus, format_duration
 from modelrollout_operator.cli.liveview import render_experiment, render_list
 from modelrollout_operator.local.stepping import event_record, write_snapshot
 from modelrollout_operator.rollout import (
@@ -104,6 +104,20 @@ def test_a_promotion_with_holdback_shows_the_window_then_its_end() -> None:
     text = render_experiment(done, done["events"], at)
     assert "Phase:      Succeeded" in text and "scorer-v2 100% (promoted)" in text
     assert "HoldbackEnded" in text
+
+
+def test_a_paused_holdback_window_shows_the_time_it_has_left() -> None:
+    at, doc = next((at, d) for at, d in PROMOTION if d["status"]["phase"] == "HoldingBack")
+    spec = ExperimentSpec.model_validate(doc["spec"])
+    status = ExperimentStatus.model_validate(doc["status"])
+    later = at + timedelta(seconds=30)
+    paused = reconcile(spec, status, READY, None, UserIntent(paused=True), later).status
+    doc = {**doc, "status": paused.to_wire()}
+    text = render_experiment(doc, doc["events"], later + timedelta(hours=1))
+    assert status.holdback is not None
+    left = format_duration((status.holdback.ends_at - later).total_seconds())
+    assert f"the window is paused with {left} left" in text, text
+    assert "next due" not in text  # nothing is analysed while paused
 
 
 def test_list_shows_one_line_per_experiment(tmp_path: Path) -> None:

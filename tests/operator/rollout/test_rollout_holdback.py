@@ -119,6 +119,28 @@ def test_without_holdback_the_previous_version_waits_the_scale_down_delay() -> N
     assert late.status == done and late.actions == ()
 
 
+def test_a_paused_holdback_window_stands_still_and_resumes_with_the_time_it_had_left() -> None:
+    spec, held = _holding()
+    assert held.holdback is not None
+    start, ends = held.holdback.started_at, held.holdback.ends_at
+    paused = Tick(dt=60.0, intent=UserIntent(paused=True))
+    # 3 min running (the third pass pauses), 30 min paused (the window would have run out),
+    # then running on.
+    stream = [Tick(dt=60.0)] * 2 + [paused] * 30 + [Tick(dt=60.0)] * 12
+    trace = run(spec, stream, status=held, start=start, restart=True)
+    phases = [s.phase for s in trace.statuses]
+    first_paused = trace.statuses[3]
+    assert first_paused.holdback is not None and first_paused.holdback.paused_at == trace.times[2]
+    assert "7m left" in first_paused.message and "stands still" in first_paused.message
+    assert all(p == ExperimentPhase.HOLDING_BACK for p in phases[: 2 + 30 + 1])
+    resumed = trace.statuses[2 + 30 + 1]
+    assert resumed.holdback is not None and resumed.holdback.paused_at is None
+    assert resumed.holdback.ends_at == ends + timedelta(minutes=30)
+    ended = phases.index(ExperimentPhase.SUCCEEDED)
+    assert trace.times[ended - 1] == ends + timedelta(minutes=30)  # 10 min of running time
+    assert [e.reason for e in events(trace.decisions[ended - 1])] == ["HoldbackEnded"]
+
+
 @st.composite
 def holdback_ticks(draw: st.DrawFn) -> Tick:
     world = READY
@@ -177,6 +199,29 @@ def test_a_failed_verdict_in_holdback_always_ends_with_the_previous_version_at_1
             )
         if after.phase == ExperimentPhase.HOLDING_BACK:
             assert desired_traffic(spec, after).candidate_weight == 95
+
+
+@PROPERTY
+@given(stream=st.lists(holdback_ticks(), min_size=1, max_size=40))
+def test_a_holdback_window_ends_cleanly_only_after_its_duration_of_unpaused_time(
+    stream: list[Tick],
+) -> None:
+    spec, held = _holding()
+    assert held.holdback is not None
+    trace = run(spec, stream, status=held, start=held.holdback.started_at, restart=True)
+    running = 0.0  # seconds in the window since the promotion, not counting paused spans
+    for i in range(len(trace.decisions)):
+        before, after = trace.statuses[i], trace.statuses[i + 1]
+        if before.phase != ExperimentPhase.HOLDING_BACK:
+            break
+        previous_paused = i > 0 and trace.ticks[i - 1].intent.paused
+        running += 0.0 if previous_paused else trace.ticks[i].dt
+        tick = trace.ticks[i]
+        ended_by_clock = not (tick.intent.promote or not tick.world.baseline_ready)
+        if after.phase == ExperimentPhase.SUCCEEDED and ended_by_clock:
+            assert running >= 600.0, (running, after.message)
+        if tick.intent.paused and after.phase == ExperimentPhase.HOLDING_BACK:
+            assert after.holdback is not None and after.holdback.paused_at is not None
 
 
 @PROPERTY

@@ -118,6 +118,13 @@ class HoldbackStatus(ApiModel):
     ends_at: datetime = Field(
         description="Until then `modelrollout undo` restores it at once; then it is retired."
     )
+    paused_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When the window was paused: its clock stands still while paused, and on resume "
+            "`endsAt` moves on by the time spent paused."
+        ),
+    )
 
 
 class ExperimentStatus(ApiModel):
