@@ -7,6 +7,7 @@ versions; tests move its counters to play traffic, feedback and latency per vers
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,15 @@ class PrometheusServer:
     The one launcher the test suites share (gateway, operator, dashboards).
     """
 
-    def __init__(self, targets: list[str]) -> None:
+    def __init__(
+        self, targets: list[str], target_labels: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         if PROMETHEUS is None:
             raise RuntimeError(SKIP_REASON)
         self.targets = targets
+        # Labels the scrape adds to a target's series, as Kubernetes service discovery adds
+        # `namespace` (e.g. {"127.0.0.1:9001": {"namespace": "ml"}}).
+        self.target_labels = dict(target_labels or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = tempfile.TemporaryDirectory(prefix="prom-")
@@ -123,11 +129,20 @@ class PrometheusServer:
     def start(self) -> None:
         root = Path(self._dir.name)
         config = root / "prometheus.yml"
-        quoted = ", ".join(f"'{t}'" for t in self.targets)
+        plain = [t for t in self.targets if t not in self.target_labels]
+        groups: list[dict[str, Any]] = [{"targets": plain}] if plain else []
+        groups += [
+            {"targets": [t], "labels": dict(self.target_labels[t])}
+            for t in self.targets
+            if t in self.target_labels
+        ]
         config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n"
-            f"  - job_name: gateway\n    static_configs: [{{targets: [{quoted}]}}]\n"
+            json.dumps(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "scrape_configs": [{"job_name": "gateway", "static_configs": groups}],
+                }
+            )  # YAML is a superset of JSON
         )
         assert PROMETHEUS is not None
         self._proc = subprocess.Popen(
@@ -143,15 +158,17 @@ class PrometheusServer:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if self._proc.poll() is not None:  # it could not start (e.g. its port was taken)
+                raise RuntimeError(f"prometheus exited with code {self._proc.returncode}")
             try:
                 if httpx.get(f"{self.url}/-/ready", timeout=0.5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("prometheus did not become ready in 15 s")
+        raise RuntimeError("prometheus did not become ready in 60 s")
 
     def series(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         """The result of an instant query (at `at`, a Unix time, or now); a failed query fails."""
@@ -168,7 +185,7 @@ class PrometheusServer:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def wait_for_series(self, query: str, timeout: float = 15.0) -> None:
+    def wait_for_series(self, query: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             body = httpx.get(f"{self.url}/api/v1/query", params={"query": query}).json()
@@ -193,11 +210,13 @@ class PrometheusServer:
 
 
 @contextlib.contextmanager
-def running_prometheus(targets: list[str]) -> Iterator[PrometheusServer]:
+def running_prometheus(
+    targets: list[str], target_labels: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[PrometheusServer]:
     """A started server, stopped afterwards; skips the test when the binary is missing."""
     if PROMETHEUS is None:
         pytest.skip(SKIP_REASON)
-    server = PrometheusServer(targets)
+    server = PrometheusServer(targets, target_labels)
     server.start()
     try:
         yield server

@@ -32,21 +32,21 @@ _VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 TEMPLATE_VARIABLES = frozenset({"model", "version", "namespace", "window"})
 
 # Triton's own metrics (its /metrics on port 8002; labels model, version; failures also by
-# reason since 24.x). Read when clients reach Triton without the gateway (the HTTPRoute
-# provider); also usable in custom templates, as below.
+# reason since 24.x; `namespace` is added by the scrape). Read when clients reach Triton
+# without the gateway (the HTTPRoute provider); also usable in custom templates, as below.
 TRITON_SUCCESS = "nv_inference_request_success"
 TRITON_FAILURE = "nv_inference_request_failure"
 TRITON_REQUEST_SUMMARY = "nv_inference_request_summary_us"  # --metrics-config=summary_latencies
 TRITON_QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)  # the quantiles Triton's summary exports
 TRITON_AVG_REQUEST_SECONDS = (
-    'sum(rate(nv_inference_request_duration_us{model="{{model}}",version="{{version}}"}[{{window}}]))'
-    ' / sum(rate(nv_inference_request_success{model="{{model}}",version="{{version}}"}[{{window}}]))'
+    'sum(rate(nv_inference_request_duration_us{namespace="{{namespace}}",model="{{model}}",version="{{version}}"}[{{window}}]))'
+    ' / sum(rate(nv_inference_request_success{namespace="{{namespace}}",model="{{model}}",version="{{version}}"}[{{window}}]))'
     " / 1e6"
 )
 TRITON_FAILURE_RATE = (
-    'sum(rate(nv_inference_request_failure{model="{{model}}",version="{{version}}"}[{{window}}]))'
-    ' / (sum(rate(nv_inference_request_success{model="{{model}}",version="{{version}}"}[{{window}}]))'
-    ' + sum(rate(nv_inference_request_failure{model="{{model}}",version="{{version}}"}[{{window}}])))'
+    'sum(rate(nv_inference_request_failure{namespace="{{namespace}}",model="{{model}}",version="{{version}}"}[{{window}}]))'
+    ' / (sum(rate(nv_inference_request_success{namespace="{{namespace}}",model="{{model}}",version="{{version}}"}[{{window}}]))'
+    ' + sum(rate(nv_inference_request_failure{namespace="{{namespace}}",model="{{model}}",version="{{version}}"}[{{window}}])))'
 )
 
 
@@ -190,34 +190,47 @@ def latency_queries(
     )
 
 
-def _triton_terms(model: str, version: str, function: str, rng: str) -> tuple[str, str]:
+def _triton_terms(
+    model: str, version: str, function: str, rng: str, namespace: str | None = None
+) -> tuple[str, str]:
     """(failed, requests) of one version as Triton counts them: each request once, any batch."""
-    sel = _sel(model, version)
+    sel = _sel(model, version, namespace=namespace)
     # No failure series yet counts 0; no success series (never served) stays no data.
     failed = f"(sum({function}({TRITON_FAILURE}{sel}[{rng}])) or vector(0))"
     return failed, f"sum({function}({TRITON_SUCCESS}{sel}[{rng}])) + {failed}"
 
 
 def triton_error_rate_queries(
-    model: str, version: str, window: str, since_seconds: float | None = None
+    model: str,
+    version: str,
+    window: str,
+    since_seconds: float | None = None,
+    namespace: str | None = None,
 ) -> Queries:
     """errorRate from Triton: failed / (succeeded + failed) requests of the version.
 
     Requests that never reached Triton (a pod down, a refused connection) are not in these
-    counters: the HTTPRoute's own metrics, if any, are the place for those.
+    counters: the HTTPRoute's own metrics, if any, are the place for those. Triton's series
+    carry no namespace of their own: `namespace` is the target label the scrape adds (the
+    chart's Triton PodMonitor, or the usual `kubernetes-pods` relabelling), so model `churn`
+    served by Triton in two namespaces is read apart.
     """
     rng = seconds(parse_duration(window))
-    failed, requests = _triton_terms(model, version, "rate", rng)
-    _, window_requests = _triton_terms(model, version, "increase", rng)
+    failed, requests = _triton_terms(model, version, "rate", rng, namespace)
+    _, window_requests = _triton_terms(model, version, "increase", rng, namespace)
     events = trials = None
     if since_seconds is not None:
-        events, trials = _triton_terms(model, version, "increase", seconds(since_seconds))
+        events, trials = _triton_terms(
+            model, version, "increase", seconds(since_seconds), namespace
+        )
     return Queries(
         value=f"({failed}) / ({requests})", samples=window_requests, events=events, trials=trials
     )
 
 
-def triton_latency_queries(model: str, version: str, window: str, quantile: float) -> Queries:
+def triton_latency_queries(
+    model: str, version: str, window: str, quantile: float, namespace: str | None = None
+) -> Queries:
     """latency from Triton's request summary (seconds): the slowest replica's quantile.
 
     Triton computes the quantile over its own sliding window, per pod; quantiles cannot be
@@ -225,10 +238,13 @@ def triton_latency_queries(model: str, version: str, window: str, quantile: floa
     export (see TRITON_QUANTILES) has no series: no data, never a pass.
     """
     rng = seconds(parse_duration(window))
-    by_quantile = _sel(model, version, f",quantile={quote(format(quantile, 'g'))}")
+    by_quantile = _sel(
+        model, version, f",quantile={quote(format(quantile, 'g'))}", namespace=namespace
+    )
+    sel = _sel(model, version, namespace=namespace)
     return Queries(
         value=f"max({TRITON_REQUEST_SUMMARY}{by_quantile}) / 1e6",
-        samples=f"sum(increase({TRITON_REQUEST_SUMMARY}_count{_sel(model, version)}[{rng}]))",
+        samples=f"sum(increase({TRITON_REQUEST_SUMMARY}_count{sel}[{rng}]))",
     )
 
 
@@ -259,9 +275,13 @@ def queries_for(
     Triton without the gateway, so its error rate and latency are Triton's own metrics)."""
     if triton and check.kind == MetricKind.ERROR_RATE:
         since = since_seconds if check.max_degradation is not None else None
-        return triton_error_rate_queries(model, version, check.window, since_seconds=since)
+        return triton_error_rate_queries(
+            model, version, check.window, since_seconds=since, namespace=namespace
+        )
     if triton and check.kind == MetricKind.LATENCY:
-        return triton_latency_queries(model, version, check.window, check.effective_quantile)
+        return triton_latency_queries(
+            model, version, check.window, check.effective_quantile, namespace=namespace
+        )
     if check.kind == MetricKind.ACCURACY:
         return accuracy_queries(model, version, since_seconds, shadow=shadow, namespace=namespace)
     if check.is_failure_rate:

@@ -80,8 +80,12 @@ def test_triton_queries_read_nv_inference_metrics_and_keep_the_rest() -> None:
     assert errors.trials is not None and "[60s]" in errors.trials  # the tally since the start
     p99 = q(P99, True)
     assert p99.value == (
-        'max(nv_inference_request_summary_us{model="scorer",version="2",quantile="0.99"}) / 1e6'
+        'max(nv_inference_request_summary_us{namespace="ml",model="scorer",version="2",'
+        'quantile="0.99"}) / 1e6'
     )
+    # Model `scorer` served by Triton in another namespace is other series.
+    for query in (errors.value, errors.trials, p99.samples):
+        assert query is not None and query.count("{") == query.count('{namespace="ml",'), query
     # Triton has no labels to judge accuracy by: that stays the gateway's feedback.
     assert q(ACCURACY, True) == q(ACCURACY, False)
     assert "modelrollout_requests_total" in (q(ERRORS, False).value or "")
@@ -99,9 +103,10 @@ def _settled(prom: PrometheusServer, query: str, value: float, scrapes: int = 3)
 
 @pytest.fixture()
 def pods() -> Iterator[list[tuple[TritonMetricsPage, int]]]:
-    """Three Triton pods: one serving version 1, two serving version 2."""
+    """Four Triton pods: in namespace ml one serving version 1 and two serving version 2; the
+    fourth serves the same model and version in another team's namespace."""
     pages = []
-    for version in ("1", "2", "2"):
+    for version in ("1", "2", "2", "2"):
         page = TritonMetricsPage()
         page.declare(MODEL, version)
         pages.append((page, page.start()))
@@ -123,8 +128,14 @@ async def _observe(url: str, target: Target, plan: ObservationPlan) -> dict[str,
 def test_httproute_rollout_judges_error_rate_and_latency_from_tritons_own_metrics(
     pods: list[tuple[TritonMetricsPage, int]],
 ) -> None:
-    (v1, _), (v2a, _), (v2b, _) = pods
-    with running_prometheus([f"127.0.0.1:{port}" for _, port in pods]) as prom:
+    (v1, _), (v2a, _), (v2b, _), (elsewhere, _) = pods
+    targets = [f"127.0.0.1:{port}" for _, port in pods]
+    # The namespace label is the scrape's, as the chart's PodMonitor (or kubernetes-pods
+    # relabelling) adds it: Triton's own series carry none.
+    namespaces = dict(zip(targets, ("ml", "ml", "ml", "other-team"), strict=True))
+    with running_prometheus(
+        targets, {t: {"namespace": ns} for t, ns in namespaces.items()}
+    ) as prom:
         prom.wait_for_series("nv_inference_request_success", timeout=20)
         since = datetime.now(UTC) - timedelta(seconds=1)
         time.sleep(2)  # a few scrapes at zero: increase() starts from them
@@ -133,7 +144,10 @@ def test_httproute_rollout_judges_error_rate_and_latency_from_tritons_own_metric
                   quantiles_us={"0.5": 900, "0.99": 5000})  # fmt: skip
         v2b.serve(MODEL, "2", succeeded=450, failed=50, reason="OTHER",
                   quantiles_us={"0.5": 950, "0.99": 9000})  # fmt: skip
-        _settled(prom, 'sum(nv_inference_request_failure{version="2"})', 100)
+        # Another team's `scorer` v2, failing most requests and slow: none of it counts here.
+        elsewhere.serve(MODEL, "2", succeeded=100, failed=900, reason="BACKEND",
+                        quantiles_us={"0.5": 90000, "0.99": 900000})  # fmt: skip
+        _settled(prom, 'sum(nv_inference_request_failure{version="2"})', 1000)
         _settled(prom, 'sum(nv_inference_request_success{version="1"})', 1000)
         plan = ObservationPlan(tuple(c.name for c in CHECKS), "1", "2", since)
         triton = asyncio.run(_observe(prom.url, Target(MODEL, "ml", frozenset({"1", "2"})), plan))
