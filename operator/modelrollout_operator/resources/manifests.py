@@ -20,7 +20,7 @@ from .naming import (
     serving_name,
     version_labels,
 )
-from .scheduling import placed, sized
+from .scheduling import placed, sized, spread
 from .training import dataset_build_args, trainer_args
 from .workloads import restricted_pod_spec
 
@@ -361,11 +361,14 @@ def serving_deployment(
                     },
                 },
                 # "restricted", a writable /tmp (the artifact cache), no API token.
-                "spec": placed(
-                    restricted_pod_spec(pod_spec, workloads or WorkloadSettings()),
-                    serving.scheduling,
-                    chart_scheduling(workloads),
-                    gpus=serving.gpus,
+                "spec": spread(
+                    placed(
+                        restricted_pod_spec(pod_spec, workloads or WorkloadSettings()),
+                        serving.scheduling,
+                        chart_scheduling(workloads),
+                        gpus=serving.gpus,
+                    ),
+                    serving_selector(name),
                 ),
             },
         },

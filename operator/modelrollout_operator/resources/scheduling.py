@@ -4,6 +4,7 @@
 `workloads.scheduling` (operator setting `workloads`); a pod that asks for GPUs tolerates the
 `nvidia.com/gpu` taint (Exists, NoSchedule) unless the ModelVersion says `gpuToleration:
 false`. Serving CPU/memory requests from `spec.serving.cpu`/`memory` (memory also the limit).
+A version's serving replicas are spread over nodes and zones, softly (`spread`).
 """
 
 from __future__ import annotations
@@ -73,4 +74,32 @@ def sized(container: Mapping[str, Any], cpu: str | None, memory: str | None) -> 
     if limits:
         resources["limits"] = limits
     out["resources"] = resources
+    return out
+
+
+# Soft spread: prefer other nodes (then zones) for a version's next replica, never refuse to
+# schedule. One node's loss then takes one replica of the candidate, not all of them.
+SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+
+
+def spread(pod_spec: Mapping[str, Any], selector: Mapping[str, str]) -> dict[str, Any]:
+    """`pod_spec` with its replicas (those `selector` matches) spread over nodes and zones.
+
+    `ScheduleAnyway`: a one-node cluster (kind) or a GPU pool of one node still schedules.
+    `matchLabelKeys: [pod-template-hash]` counts only the replicas of the same rollout, so a
+    rolling update of the serving settings is not skewed by the pods it is replacing.
+    """
+    out = copy.deepcopy(dict(pod_spec))
+    if out.get("topologySpreadConstraints"):
+        return out
+    out["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(selector)},
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+        for key in SPREAD_TOPOLOGY_KEYS
+    ]
     return out

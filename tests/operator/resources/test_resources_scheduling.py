@@ -99,3 +99,21 @@ def test_gpu_toleration_appears_exactly_when_gpus_are_asked_and_allowed(
                  Scheduling(gpu_toleration=chart), gpus=gpus)  # fmt: skip
     assert (GPU_TOLERATION in pod.get("tolerations", [])) == (gpus > 0 and own and chart)
     assert pod.get("tolerations", []).count(GPU_TOLERATION) <= 1
+
+
+def test_a_versions_serving_replicas_are_spread_over_nodes_and_zones_without_blocking() -> None:
+    deployment = serving_deployment(OWNER, gpu_spec(replicas=3),
+                                    "s3://models/repo/scorer/2/model.onnx", SHA,
+                                    triton_image="triton:1", gateway_image="gw:1")  # fmt: skip
+    pod = deployment["spec"]["template"]
+    constraints = pod["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in constraints} == {
+        "kubernetes.io/hostname", "topology.kubernetes.io/zone"}  # fmt: skip
+    for constraint in constraints:
+        # soft: a one-node cluster or a one-node GPU pool still schedules every replica
+        assert constraint["whenUnsatisfiable"] == "ScheduleAnyway" and constraint["maxSkew"] == 1
+        # it counts this version's replicas (those the Deployment selects), nobody else's
+        selector = constraint["labelSelector"]["matchLabels"]
+        assert selector == deployment["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= pod["metadata"]["labels"].items()
+        assert constraint["matchLabelKeys"] == ["pod-template-hash"]
