@@ -345,7 +345,7 @@ def gateway_process(model_repository: Path) -> Iterator[tuple[str, int]]:
         preexec_fn=die_with_parent,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             if httpx.get(f"{url}/v2/health/ready").status_code == 200:

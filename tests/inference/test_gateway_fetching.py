@@ -62,7 +62,7 @@ def test_s3_artifact_serves_and_a_wrong_hash_is_refused(
         time.sleep(1.5)
         assert running.gateway.tables == {}  # the wrong hash is refused: nothing serves
         routing.write_text(json.dumps(_artifact_table(uri, sha256_of(source), generation=2)))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while MODEL not in running.gateway.tables and time.monotonic() < deadline:
             time.sleep(0.05)
         body = {

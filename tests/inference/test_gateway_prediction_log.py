@@ -125,7 +125,7 @@ def test_timestamp_format() -> None:
     assert timestamp(0.123) == "1970-01-01T00:00:00.123Z"
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -207,7 +207,7 @@ def test_a_full_volume_is_counted_reported_not_ready_and_recovered(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _ready(url) == 200, timeout=30)
+        _wait(lambda: _ready(url) == 200, timeout=60)
         inside = Path(f"/proc/{child.pid}/root") / str(mount).lstrip("/")
         filler = inside / "filler"
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT)  # fill the tmpfs to the last page

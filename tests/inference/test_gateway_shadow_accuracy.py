@@ -70,7 +70,7 @@ def test_shadow_predictions_are_logged_and_joined_to_the_routed_label_per_shadow
                 }
                 response = client.post(f"/v2/models/{MODEL}/infer", json=body)
                 assert response.headers["x-model-version"] == "1"
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while metric_value(running.url, "modelrollout_shadow_requests_total") < n:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)

@@ -345,7 +345,7 @@ async def test_a_watch_streams_through_the_front_as_events_happen(
                              json=model_version("v1"))
         )  # fmt: skip
         assert status in (200, 201)
-        line = await asyncio.wait_for(resp.content.readline(), timeout=5)
+        line = await asyncio.wait_for(resp.content.readline(), timeout=30)
         event = json.loads(line)
         assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "v1")
         resp.close()

@@ -154,7 +154,7 @@ async def test_a_bad_candidate_rolls_back_and_a_client_cannot_take_the_traffic(
     async with cluster.traffic(rate=40):
         await cluster.create(experiment("rollback", baseline="scorer-v2", candidate="scorer-v3"))
         await eventually(
-            lambda: _weight_of(cluster, "3", lambda w: w > 0), 30, "v3 in the gateway", cluster
+            lambda: _weight_of(cluster, "3", lambda w: w > 0), 60, "v3 in the gateway", cluster
         )
         # Nobody but the operator may route: an unauthenticated admin call is refused.
         hijack = {"model": "scorer", "generation": 10**9, "versions": [

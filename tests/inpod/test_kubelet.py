@@ -106,7 +106,7 @@ async def test_a_job_runs_its_container_and_reports_the_termination_message(
 
     done = await eventually(
         lambda: (objects(kmock, "jobs")["hello"].get("status") or {}).get("conditions"),
-        20, "the Job to finish", kubelet,
+        60, "the Job to finish", kubelet,
     )  # fmt: skip
     assert [c["type"] for c in done] == ["SuccessCriteriaMet", "Complete"]
     pods = [
@@ -138,9 +138,9 @@ async def test_non_retriable_exit_codes_fail_the_job_at_once_and_others_back_off
         st = objects(kmock, "jobs")[name].get("status") or {}
         return next((c for c in st.get("conditions") or [] if c["type"] == "Failed"), None)
 
-    gate = await eventually(lambda: failed("gate"), 20, "the gate Job to fail", kubelet)
+    gate = await eventually(lambda: failed("gate"), 60, "the gate Job to fail", kubelet)
     assert gate["reason"] == "PodFailurePolicy"
-    flaky = await eventually(lambda: failed("flaky"), 20, "the flaky Job to fail", kubelet)
+    flaky = await eventually(lambda: failed("flaky"), 60, "the flaky Job to fail", kubelet)
     assert flaky["reason"] == "BackoffLimitExceeded"
     jobs = objects(kmock, "jobs")
     assert jobs["gate"]["status"]["failed"] == 1  # no retry after a FailJob exit code
@@ -160,7 +160,7 @@ async def test_a_job_past_its_deadline_is_killed_and_failed(kmock: Any, kubelet:
         st = objects(kmock, "jobs")["slow"].get("status") or {}
         return next((c for c in st.get("conditions") or [] if c["type"] == "Failed"), None)
 
-    cond = await eventually(failed, 15, "the deadline", kubelet)
+    cond = await eventually(failed, 60, "the deadline", kubelet)
     assert cond["reason"] == "DeadlineExceeded"
     assert not any(p.running for p in kubelet.pods())
 
@@ -229,7 +229,7 @@ async def test_deployments_on_one_port_run_their_init_containers_and_reach_each_
         return all((deps[n].get("status") or {}).get("readyReplicas") == r
                    for n, r in (("left", 2), ("right", 1)))  # fmt: skip
 
-    await eventually(ready, 20, "both Deployments ready", kubelet)
+    await eventually(ready, 60, "both Deployments ready", kubelet)
     status = objects(kmock, "deployments")["left"]["status"]
     assert status["availableReplicas"] == 2 and status["observedGeneration"] == 1
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
@@ -237,7 +237,7 @@ async def test_deployments_on_one_port_run_their_init_containers_and_reach_each_
     left = [p for p in kubelet.pods() if p.owner == ("Deployment", "left")]
     right = next(p for p in kubelet.pods() if p.owner == ("Deployment", "right"))
     assert len({p.ip for p in left}) == 2
-    await eventually(lambda: kubelet.network.services.get((NS, "left")), 5, "hosts", kubelet)
+    await eventually(lambda: kubelet.network.services.get((NS, "left")), 30, "hosts", kubelet)
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://{left[0].ip}:8000/peer") as resp:
             assert await resp.text() == right.name
@@ -260,7 +260,7 @@ async def test_deployments_on_one_port_run_their_init_containers_and_reach_each_
             pass
         async with http.delete(f"{base}/right"):
             pass
-    await eventually(lambda: not any(p.running for p in [*left, right]), 15, "stopped", kubelet)
+    await eventually(lambda: not any(p.running for p in [*left, right]), 60, "stopped", kubelet)
     await eventually(
-        lambda: objects(kmock, "deployments")["left"]["status"]["replicas"] == 0, 5, "0", kubelet
+        lambda: objects(kmock, "deployments")["left"]["status"]["replicas"] == 0, 30, "0", kubelet
     )

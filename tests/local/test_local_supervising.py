@@ -25,7 +25,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_for(path: Path, timeout: float = 5.0) -> str:
+def _wait_for(path: Path, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.read_text().strip():
@@ -63,7 +63,7 @@ def test_jobs_run_side_by_side_and_report_code_and_output(tmp_path: Path) -> Non
     with Supervisor(tmp_path / "logs") as supervisor:
         results = supervisor.run(
             [("ok", ["sh", "-c", "echo hello"]), ("bad", ["sh", "-c", "echo oops >&2; exit 3"])],
-            timeout=10,
+            timeout=30,
         )
     assert results[0] == (0, "hello\n")
     assert results[1] == (3, "oops\n")

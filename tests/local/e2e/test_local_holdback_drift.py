@@ -159,7 +159,7 @@ async def test_drift_after_the_promotion_rolls_back_to_the_previous_version_in_t
         onset = await asyncio.wait_for(drifting, 5)
         back = time.monotonic()
         final = await router.weights("scorer", ("1", "2"))
-        assert await notifier.drain(10)
+        assert await notifier.drain(30)
     finally:
         await notifier.close()
         await receiver.stop()

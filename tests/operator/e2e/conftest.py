@@ -90,7 +90,7 @@ async def events_eventually(
     want: Callable[[list[dict[str, Any]]], bool],
     what: str,
     operator: OperatorProcess | None = None,
-    timeout: float = 10,
+    timeout: float = 30,
 ) -> list[dict[str, Any]]:
     """The events of one object once `want` holds of them.
 
@@ -106,7 +106,7 @@ async def events_eventually(
 
 
 async def metrics_eventually(
-    operator: OperatorProcess, lines: list[str], timeout: float = 10
+    operator: OperatorProcess, lines: list[str], timeout: float = 30
 ) -> str:
     """The operator's /metrics text once it holds every one of `lines`: a test reads them over
     HTTP from another process, while the pass that counts may still be running."""

@@ -105,7 +105,7 @@ async def _ready(kube: KubeClient, op: Any) -> None:
         b = await status_of(kube, "scorer-v2", MODELVERSIONS)
         return a.get("phase") == b.get("phase") == "Ready"
 
-    await wait_until(both_ready, 20, "both versions Ready", op)
+    await wait_until(both_ready, 60, "both versions Ready", op)
 
 
 async def _ended(kube: KubeClient, name: str, op: Any, timeout: float = 60) -> dict[str, Any]:

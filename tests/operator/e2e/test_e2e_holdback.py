@@ -28,7 +28,7 @@ from modelrollout_operator.k8s.client import (
     Resource,
 )
 from modelrollout_operator.notifying import SIGNATURE_HEADER, verify
-from tests.operator.e2e.conftest import wait_until
+from tests.operator.e2e.conftest import events_eventually, wait_until
 from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
 from tests.support.webhooks import WebhookReceiver, down_url
 
@@ -60,7 +60,7 @@ async def _ready(kube: KubeClient, op: Any) -> None:
         b = await status_of(kube, "scorer-v2", MODELVERSIONS)
         return a.get("phase") == b.get("phase") == "Ready"
 
-    await wait_until(both_ready, 20, "both versions Ready", op)
+    await wait_until(both_ready, 60, "both versions Ready", op)
 
 
 async def _routed(kube: KubeClient, name: str) -> dict[str, int]:
@@ -122,7 +122,7 @@ async def test_a_regression_after_the_promotion_rolls_back_inside_the_holdback_w
             async def split() -> bool:
                 return await _routed(kube, "drift") == {"1": 10, "2": 90}
 
-            await wait_until(split, 5, "the previous version routed its 10%", op)
+            await wait_until(split, 30, "the previous version routed its 10%", op)
             accuracy["now"] = 0.5  # the promoted model drifts
             onset = time.monotonic()
             st = await wait_until(lambda: _phase(kube, "drift", "RolledBack", "Succeeded"), 60,
@@ -132,7 +132,7 @@ async def test_a_regression_after_the_promotion_rolls_back_inside_the_holdback_w
             async def previous_at_100() -> bool:
                 return await _routed(kube, "drift") == {"1": 100}
 
-            await wait_until(previous_at_100, 5, "the previous version at 100%", op)
+            await wait_until(previous_at_100, 30, "the previous version at 100%", op)
         assert st["phase"] == "RolledBack" and st["weight"] == 0, st
         assert _when(st["finishedAt"]) < _when(st["holdback"]["endsAt"])  # inside the window
         assert "rolled back after the promotion (scorer-v1 at 10%)" in st["message"]
@@ -143,7 +143,7 @@ async def test_a_regression_after_the_promotion_rolls_back_inside_the_holdback_w
         async def told() -> bool:
             return "RolledBack" in _signed_kinds(receiver, "drift")
 
-        await wait_until(told, 10, "the rollback's webhook call", op)
+        await wait_until(told, 30, "the rollback's webhook call", op)
         kinds = _signed_kinds(receiver, "drift")
         assert kinds[:3] == ["Started", "StepAdvanced", "Promoted"], kinds
         assert kinds[-1] == "RolledBack" and "AnalysisFailed" in kinds, kinds
@@ -190,12 +190,12 @@ async def test_undo_restores_the_previous_version_at_100_with_one_command(
         assert done.returncode == 0, done.stderr
         assert "undo requested" in done.stdout
         command = time.monotonic() - began  # mostly the interpreter's start on a busy machine
-        st = await wait_until(lambda: _phase(kube, "oops", "RolledBack"), 10, "the undo", op)
+        st = await wait_until(lambda: _phase(kube, "oops", "RolledBack"), 30, "the undo", op)
 
         async def previous_at_100() -> bool:
             return await _routed(kube, "oops") == {"1": 100}
 
-        await wait_until(previous_at_100, 5, "the previous version at 100%", op)
+        await wait_until(previous_at_100, 30, "the previous version at 100%", op)
         took = time.monotonic() - began
     assert st["weight"] == 0 and "undone by user" in st["message"]
     assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Ready"
@@ -208,7 +208,12 @@ async def test_undo_restores_the_previous_version_at_100_with_one_command(
         env=env, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert again.returncode == 1 and "nothing to undo" in again.stderr
-    # The live view reads the same from the API: phase, weights, and the Undone event.
+    # The live view reads the same from the API: phase, weights, and the Undone event (events
+    # are written after the status and the routing of the same pass: wait for it first).
+    await events_eventually(
+        cluster, "oops", lambda evs: any(e.get("reason") == "Undone" for e in evs),
+        "the Undone event", op,
+    )  # fmt: skip
     view = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "modelrollout_operator.cli", "get", "experiment", "oops", "-n", NS],
@@ -244,13 +249,13 @@ async def test_a_clean_holdback_window_retires_the_previous_version(
     async def retired() -> bool:
         return (await status_of(kube, "scorer-v1", MODELVERSIONS)).get("phase") == "Retired"
 
-    await wait_until(retired, 10, "the previous version retired", op)
+    await wait_until(retired, 30, "the previous version retired", op)
     assert await _routed(kube, "clean") == {"2": 100}
 
     async def told() -> bool:
         return "HoldbackEnded" in _signed_kinds(receiver, "clean")
 
-    await wait_until(told, 10, "the end of the window's webhook call", op)
+    await wait_until(told, 30, "the end of the window's webhook call", op)
     assert _signed_kinds(receiver, "clean") == ["Started", "StepAdvanced", "Promoted",
                                                 "HoldbackEnded"]  # fmt: skip
 
@@ -272,7 +277,11 @@ async def test_undo_within_the_scale_down_delay_of_a_plain_promotion_is_instant(
         assert st["phase"] == "Succeeded", st
         await asyncio.sleep(2)  # finished, and still waiting: the previous version is kept
         assert (await status_of(kube, "scorer-v1", MODELVERSIONS))["phase"] == "Ready"
-        assert await _routed(kube, "plain") == {"2": 100}
+
+        async def promoted_at_100() -> bool:  # the routing follows the status of its pass
+            return await _routed(kube, "plain") == {"2": 100}
+
+        await wait_until(promoted_at_100, 30, "the promoted version at 100%", op)
         began = time.monotonic()
         # The annotation `modelrollout undo` sets (kubectl annotate works the same).
         await kube.patch(EXPERIMENTS, NS, "plain",
@@ -281,7 +290,7 @@ async def test_undo_within_the_scale_down_delay_of_a_plain_promotion_is_instant(
         async def previous_at_100() -> bool:
             return await _routed(kube, "plain") == {"1": 100}
 
-        await wait_until(previous_at_100, 10, "the previous version at 100%", op)
+        await wait_until(previous_at_100, 30, "the previous version at 100%", op)
         took = time.monotonic() - began
     st = await status_of(kube, "plain")
     assert st["phase"] == "RolledBack" and "within the scale-down delay" in st["message"]

@@ -204,7 +204,7 @@ async def test_model_retrains_from_its_labels_promotes_rolls_back_and_rejects_ac
         async def in_service() -> int | None:
             return (await status_of(kube, "scorer", MODELS)).get("inServiceVersion")
 
-        assert await wait_until(in_service, 20, "v1 adopted", op) == 1
+        assert await wait_until(in_service, 60, "v1 adopted", op) == 1
         prometheus.wait_for_series('modelrollout_feedback_total{version="1"}')
         async with labelled_traffic(kube, cluster, gateway_metrics):
             # 1. Labels reach the threshold: version 2 is created. Kill the operator while it

@@ -22,7 +22,7 @@ async def test_good_candidate_is_promoted_step_by_step(
         b = await status_of(kube, "scorer-v2", MODELVERSIONS)
         return a.get("phase") == b.get("phase") == "Ready"
 
-    await wait_until(both_ready, 20, "both versions Ready", op)
+    await wait_until(both_ready, 60, "both versions Ready", op)
     prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
     async with traffic(gateway_metrics, lambda: 0.95):
         await kube.create(
@@ -60,7 +60,7 @@ async def test_good_candidate_is_promoted_step_by_step(
         table: dict[str, Any] = json.loads(cm["data"]["routing.json"])
         return table if len(table["versions"]) == 1 else None
 
-    table = await wait_until(final_table, 10, "the promoted routing table", op)
+    table = await wait_until(final_table, 30, "the promoted routing table", op)
     assert table["versions"] == [
         {
             "version": "2",
@@ -75,7 +75,7 @@ async def test_good_candidate_is_promoted_step_by_step(
     async def retired() -> bool:
         return (await status_of(kube, "scorer-v1", MODELVERSIONS)).get("phase") == "Retired"
 
-    await wait_until(retired, 10, "the baseline retired after the scale-down delay", op)
+    await wait_until(retired, 30, "the baseline retired after the scale-down delay", op)
     await metrics_eventually(
         op,
         ['modelrollout_promotions_total{experiment="good",model="scorer",namespace="default"} 1.0'],

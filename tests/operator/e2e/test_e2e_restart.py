@@ -26,7 +26,7 @@ async def test_restarts_at_every_step_neither_repeat_nor_skip(
         b = await status_of(kube, "scorer-v2", MODELVERSIONS)
         return a.get("phase") == b.get("phase") == "Ready"
 
-    await wait_until(both_ready, 20, "both versions Ready", op)
+    await wait_until(both_ready, 60, "both versions Ready", op)
     prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
     kills = 0
     async with traffic(gateway_metrics, lambda: 0.95):

@@ -48,7 +48,7 @@ async def test_training_outcomes_end_with_clear_conditions(
             phases if phases == {"low": "Rejected", "broken": "Failed", "good": "Ready"} else None
         )
 
-    await wait_until(settled, 30, "training outcomes", op)
+    await wait_until(settled, 60, "training outcomes", op)
     job = await kube.get(JOBS, NS, "low-train")
     assert job is not None and job["spec"]["backoffLimit"] == 1
     assert job["metadata"]["ownerReferences"][0]["name"] == "low"

@@ -52,7 +52,7 @@ async def test_a_swapped_artifact_keeps_the_triton_pod_from_starting_and_fails_t
     op = await start_operator()
     await kube.create(MODELVERSIONS, NS, triton_version("scorer-v3", str(model), approved))
     deployment = await wait_until(
-        lambda: kube.get(DEPLOYMENTS, NS, serving_name("scorer-v3")), 20, "the Deployment", op
+        lambda: kube.get(DEPLOYMENTS, NS, serving_name("scorer-v3")), 60, "the Deployment", op
     )
     pod_spec = deployment["spec"]["template"]["spec"]
     (init,) = pod_spec["initContainers"]
@@ -90,7 +90,7 @@ async def test_a_swapped_artifact_keeps_the_triton_pod_from_starting_and_fails_t
         status = await status_of(kube, "scorer-v3", MODELVERSIONS)
         return status if status.get("phase") == "Failed" else None
 
-    status = await wait_until(failed, 20, "the ModelVersion to fail", op)
+    status = await wait_until(failed, 60, "the ModelVersion to fail", op)
     for words in (str(model), approved, swapped):
         assert words in status["message"], words
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
