@@ -6,8 +6,12 @@ collection time. `pytest -m "not slow"` then runs none of them (tests/test_marke
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import kmock
 import pytest
+
+from tests.support.kubernetes import ApiServerEmulator
 
 TESTS = Path(__file__).resolve().parent
 
@@ -36,3 +40,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         for mark in marks_for(Path(str(item.path))):
             item.add_marker(getattr(pytest.mark, mark))
+
+
+@pytest.fixture()
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    """kmock's `kmock` fixture serves our ApiServerEmulator (uids and the like on every object
+    created, as an API server sets them), unless a test's `kmock` marker names a class."""
+    if kmock_options.get("cls", kmock.KubernetesEmulator) is kmock.KubernetesEmulator:
+        return {**kmock_options, "cls": ApiServerEmulator}
+    return kmock_options

@@ -9,11 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import kmock
+from kmock._internal import enums, rendering
 
 from tests.support.processes import die_with_parent
 
@@ -21,6 +24,31 @@ from .prometheus import free_port
 
 GROUP_VERSION = "modelrollout.dev/v1alpha1"
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
+
+
+class ApiServerEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator, filling in what an API server sets on every object it creates: a uid,
+    creationTimestamp, generation and resourceVersion (those the request left unset).
+
+    kopf keys its per-object memory, daemons included, by uid: two objects created without
+    one (e.g. the ModelVersions and Experiments the operator creates for a Model) share one
+    memory, and the second gets no daemon. A real cluster never does that, so neither do we.
+    """
+
+    async def _handle(self, request: rendering.Request) -> Any:
+        data = request.data
+        creating = request.resource is not None and request.action == enums.action.CREATE
+        if (
+            creating
+            and isinstance(data, dict)
+            and isinstance(data.setdefault("metadata", {}), dict)
+        ):
+            meta = data["metadata"]
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            meta.setdefault("generation", 1)
+            meta.setdefault("resourceVersion", "1")
+        return await super()._handle(request)
 
 
 def register_resources(emulator: Any) -> None:

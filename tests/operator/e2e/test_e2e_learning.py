@@ -111,16 +111,6 @@ class Trainer:
         self.released: set[int] = set()
         self.built: dict[str, dict[str, Any]] = {}
 
-    def server_fields(self) -> None:
-        """What a real API server adds to the objects the operator creates and the emulator
-        does not (kopf's patches test resourceVersion)."""
-        for plural in ("modelversions", "experiments"):
-            for ns, name, body in objects_of(self.cluster, plural):
-                if not (body.get("metadata") or {}).get("uid"):
-                    key = (f"modelrollout.dev/v1alpha1/{plural}", ns, name)
-                    self.cluster.objects[key].patch({"metadata": {
-                        "uid": f"uid-{name}", "resourceVersion": "1", "generation": 1}})  # fmt: skip
-
     def init_statuses(self) -> None:
         """The kubelet's record of each finished dataset step: its termination message."""
         for ns, name, pod in objects_of(self.cluster, "pods"):
@@ -133,7 +123,6 @@ class Trainer:
 
     async def run(self) -> None:
         while True:
-            self.server_fields()
             self.init_statuses()
             for _, name, job in objects_of(self.cluster, "jobs"):
                 version = int(name.removeprefix("scorer-v").removesuffix("-train"))
