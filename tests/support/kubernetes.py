@@ -110,11 +110,18 @@ class FakeKubelet:
                 continue
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             exit_code = 0 if outcome.succeed else 3
+            # As the Job controller makes it: owned by the Job, labelled with its name and uid.
+            job_uid = str((job.get("metadata") or {}).get("uid") or "")
+            owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job_uid,
+                     "controller": True, "blockOwnerDeletion": True}  # fmt: skip
             pod = {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "metadata": {"name": f"{name}-pod", "namespace": ns,
-                             "labels": {"job-name": name}},
+                "metadata": {"name": f"{name}-pod", "namespace": ns, "uid": str(uuid.uuid4()),
+                             "labels": {"job-name": name, "batch.kubernetes.io/job-name": name,
+                                        "controller-uid": job_uid,
+                                        "batch.kubernetes.io/controller-uid": job_uid},
+                             "ownerReferences": [owner]},
                 "status": {"phase": "Succeeded" if outcome.succeed else "Failed",
                            "containerStatuses": [{"name": "trainer", "state": {"terminated": {
                                "exitCode": exit_code, "message": outcome.message,
