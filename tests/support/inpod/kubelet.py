@@ -53,6 +53,8 @@ import structlog
 
 from tests.support.processes import die_with_parent
 
+from .images import ImageConfig, UnknownImage
+from .images import image_config as dockerfile_config
 from .network import PodNetwork
 from .pods import keep_host_paths_lines, kept_host_paths
 
@@ -60,7 +62,6 @@ log = structlog.get_logger(__name__)
 
 ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
-DOCKERFILES = ROOT / "docker"
 TERMINATION_LIMIT = 4096
 LOG_TAIL_BYTES, LOG_TAIL_LINES = 2048, 80
 
@@ -72,62 +73,14 @@ def now_iso() -> str:
 # -- images --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Image:
-    """What an image brings to a container: ENTRYPOINT, CMD, USER, WORKDIR and ENV."""
-
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    user: tuple[int, int] | None = None
-    workdir: str = "/"
-    env: tuple[tuple[str, str], ...] = ()
-
-
-def _dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, rest) of the final stage, continuation lines joined."""
-    out: list[tuple[str, str]] = []
-    text = path.read_text().replace("\\\n", " ")
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        word, _, rest = line.partition(" ")
-        if word.upper() == "FROM":
-            out = []
-        out.append((word.upper(), rest.strip()))
-    return out
-
-
-def image_config(image: str) -> Image:
-    """Our images by name (model-rollout-gateway, ...-trainer, ...-operator): their Dockerfile."""
-    name = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
-    for kind in ("gateway", "trainer", "operator"):
-        if kind in name:
-            path = DOCKERFILES / f"{kind}.Dockerfile"
-            break
-    else:
-        return Image()
-    entry: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    user = None
-    workdir = "/"
-    env: list[tuple[str, str]] = []
-    for word, rest in _dockerfile_instructions(path):
-        if word == "ENTRYPOINT":
-            entry = tuple(json.loads(rest))
-        elif word == "CMD":
-            cmd = tuple(json.loads(rest))
-        elif word == "USER":
-            uid, _, gid = rest.partition(":")
-            user = (int(uid), int(gid or uid))
-        elif word == "WORKDIR":
-            workdir = rest
-        elif word == "ENV":
-            for item in shlex.split(rest):
-                key, _, value = item.partition("=")
-                if key != "PATH":  # the image's venv is ours here
-                    env.append((key, value))
-    return Image(entry, cmd, user, workdir, tuple(env))
+def image_config(image: str) -> ImageConfig:
+    """Our images by name (model-rollout-gateway, ...-trainer, ...-operator): their Dockerfile,
+    read once for the harness and the kubelet (images.py). Another image (Triton's) brings
+    nothing: it is stood in for, or has nothing to run."""
+    try:
+        return dockerfile_config(image)
+    except UnknownImage:
+        return ImageConfig()
 
 
 # -- pods ----------------------------------------------------------------------------------------
@@ -396,14 +349,15 @@ class Kubelet:
 
     # -- launching ------------------------------------------------------------------------------
 
-    async def _env(self, pod: PodRun, image: Image) -> dict[str, str]:
+    async def _env(self, pod: PodRun, image: ImageConfig) -> dict[str, str]:
         c = pod.container
         env: dict[str, str] = {
             "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
             "HOSTNAME": pod.name,
             "HOME": "/",
         }
-        env.update(dict(image.env))
+        # The image's ENV, but its PATH is ours: the image's virtualenv is this test's.
+        env.update({k: v for k, v in image.env.items() if k != "PATH"})
         if os.environ.get("PYTHONPATH"):
             # The harness's plumbing (as in pods.py): a run against another checkout's code
             # (PYTHONPATH=<checkout>/operator:...) runs that code in the pods too.
@@ -460,7 +414,7 @@ class Kubelet:
                 env[name] = ""
         return env
 
-    def _argv(self, pod: PodRun, image: Image, env: Mapping[str, str]) -> list[str]:
+    def _argv(self, pod: PodRun, image: ImageConfig, env: Mapping[str, str]) -> list[str]:
         c = pod.container
         command = list(c.get("command") or image.entrypoint)
         args: list[str] = list(c.get("args") or []) if "args" in c else []
@@ -526,8 +480,9 @@ class Kubelet:
             else:
                 pod.argv = self._argv(pod, image, pod.env)
             sec = _security(pod.spec, c)
-            uid = sec.get("runAsUser", image.user[0] if image.user else 0)
-            gid = sec.get("runAsGroup", image.user[1] if image.user else 0)
+            image_uid, image_gid = image.uid_gid()
+            uid = sec.get("runAsUser", image_uid)
+            gid = sec.get("runAsGroup", image_gid)
             if sec.get("runAsNonRoot") and uid == 0:
                 raise PodConfigError("container has runAsNonRoot and image will run as root")
             mounts = await self._volumes(pod, int(uid), int(gid), sec)
