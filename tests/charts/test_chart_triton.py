@@ -19,18 +19,22 @@ def _operator_env(docs: list[dict[str, Any]]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
-def _triton_pod(settings: OperatorSettings) -> dict[str, Any]:
+def _triton_deployment(settings: OperatorSettings) -> dict[str, Any]:
+    """The serving Deployment the operator's own code makes for a Triton version."""
     spec = ModelVersionSpec.model_validate(
         {"model": "scorer", "version": 2, "serving": {"runtime": "triton"},
          "artifact": {"uri": "s3://m/repo/scorer/2/model.onnx", "sha256": "c" * 64}}
     )  # fmt: skip
-    dep = serving_deployment(
+    return serving_deployment(
         {"metadata": {"name": "scorer-v2", "namespace": "ml"}}, spec,
         "s3://m/repo/scorer/2/model.onnx", "c" * 64,
         triton_image=settings.triton_image, gateway_image=settings.gateway_image,
         triton_startup_seconds=settings.triton_startup_seconds,
     )  # fmt: skip
-    pod: dict[str, Any] = dep["spec"]["template"]["spec"]
+
+
+def _triton_pod(settings: OperatorSettings) -> dict[str, Any]:
+    pod: dict[str, Any] = _triton_deployment(settings)["spec"]["template"]["spec"]
     return pod
 
 
@@ -88,18 +92,7 @@ def test_a_podmonitor_scrapes_the_triton_pods_the_operator_creates_keeping_their
     docs = render(scope, PROMETHEUS_OPERATOR)
     for key, value in _operator_env(docs).items():
         monkeypatch.setenv(key, value)
-    settings = OperatorSettings()
-    spec = ModelVersionSpec.model_validate(
-        {"model": "scorer", "version": 2, "serving": {"runtime": "triton"},
-         "artifact": {"uri": "s3://m/repo/scorer/2/model.onnx", "sha256": "c" * 64}}
-    )  # fmt: skip
-    deployment = serving_deployment(
-        {"metadata": {"name": "scorer-v2", "namespace": "ml"}}, spec,
-        "s3://m/repo/scorer/2/model.onnx", "c" * 64,
-        triton_image=settings.triton_image, gateway_image=settings.gateway_image,
-        triton_startup_seconds=settings.triton_startup_seconds,
-    )  # fmt: skip
-    template = deployment["spec"]["template"]
+    template = _triton_deployment(OperatorSettings())["spec"]["template"]
     (monitor,) = [
         m for m in of_kind(docs, "PodMonitor")
         if m["metadata"]["labels"]["app.kubernetes.io/component"] == "triton"
