@@ -12,18 +12,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
-import onnx
 import uvicorn
-from onnx import TensorProto, helper
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from modelrollout_inference.serving.app import GatewayApp
 from modelrollout_inference.serving.gateway import Gateway
 from modelrollout_inference.settings import GatewaySettings
+from tests.support.onnx_models import write_linear_model
 
 FEATURES = 39
 MODEL = "scorer"
@@ -58,26 +58,7 @@ def version_weights(version: int) -> np.ndarray:
 
 def write_model(path: Path, weights: np.ndarray, bias: float = 0.0) -> None:
     """features[-1,39] -> MatMul -> Add -> Sigmoid -> score[-1,1], as the trainer exports."""
-    w = helper.make_tensor(
-        "w", TensorProto.FLOAT, [FEATURES, 1], weights.astype(np.float32).ravel()
-    )
-    b = helper.make_tensor("b", TensorProto.FLOAT, [1], [bias])
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["features", "w"], ["logit0"]),
-            helper.make_node("Add", ["logit0", "b"], ["logit"]),
-            helper.make_node("Sigmoid", ["logit"], ["score"]),
-        ],
-        "scorer",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, FEATURES])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
-        initializer=[w, b],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    write_linear_model(path, weights, bias)
 
 
 CONFIG_PBTXT = """name: "{model}"
@@ -105,6 +86,23 @@ def free_socket() -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """A bare ASGI app (a misbehaving backend) served by uvicorn on 127.0.0.1; its base URL."""
+    sock = free_socket()
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 @dataclass

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +13,14 @@ import numpy as np
 import onnxruntime as ort
 import orjson
 import pytest
-import uvicorn
 from gateway_helpers import (
     ADMIN,
     MODEL,
     LabelledData,
     RunningGateway,
-    free_socket,
     metric_value,
     put_table,
+    serve_asgi,
     serve_gateway,
     two_version_table,
 )
@@ -81,22 +78,6 @@ async def _slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-@contextlib.contextmanager
-def _slow_server() -> Iterator[str]:
-    sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(_slow_app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def test_triton_backend_answers_through_a_second_gateway(
@@ -163,7 +144,7 @@ def test_fallback_when_the_candidate_is_down(
 def test_fallback_when_the_candidate_times_out(
     running: RunningGateway, labelled: LabelledData
 ) -> None:
-    with _slow_server() as slow:
+    with serve_asgi(_slow_app) as slow:
         table = {
             "model": MODEL,
             "generation": 1,

@@ -3,7 +3,6 @@ truly; wrong answers of a version are its failures; one broken version does not 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -20,7 +19,6 @@ import numpy as np
 import onnx
 import orjson
 import pytest
-import uvicorn
 from gateway_helpers import (
     FEATURES,
     MODEL,
@@ -29,6 +27,7 @@ from gateway_helpers import (
     free_socket,
     metric_value,
     put_table,
+    serve_asgi,
     serve_gateway,
     two_version_table,
     version_weights,
@@ -162,26 +161,10 @@ async def _wrong_shape_app(scope: dict[str, Any], receive: Any, send: Any) -> No
     await send({"type": "http.response.body", "body": body})
 
 
-@contextlib.contextmanager
-def _wrong_shape_server() -> Iterator[str]:
-    sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(_wrong_shape_app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def test_a_remote_candidate_answering_shape_7x3_for_one_row_is_a_shape_mismatch(
     running: RunningGateway, labelled: LabelledData
 ) -> None:
-    with _wrong_shape_server() as remote:
+    with serve_asgi(_wrong_shape_app) as remote:
         backend = {"kind": "triton", "url": remote, "modelName": MODEL, "modelVersion": "2"}
         assert put_table(running, _candidate_table("2", backend)).status_code == 200
         for _ in range(3):

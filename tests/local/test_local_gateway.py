@@ -9,9 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from modelrollout_operator.api.v1alpha1 import ExperimentSpec, MetricCheck, MetricKind
 from modelrollout_operator.local.counters import GatewayCountersProvider
@@ -22,6 +20,7 @@ from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import Target
 from modelrollout_operator.rollout import ObservationPlan, SetTraffic
 from modelrollout_operator.routing import ExperimentRef, RoutingError, VersionRef
+from tests.support.onnx_models import write_linear_model
 
 FEATURES = 39
 SPEC = ExperimentSpec(model="scorer", baseline="scorer-v1", candidate="scorer-v2")
@@ -34,33 +33,11 @@ CHECKS = [
 ]
 
 
-def _constant_model(path: Path, score_logit: float) -> None:
-    """features [-1, 39] -> score [-1, 1] = sigmoid(features @ 0 + logit): a fixed answer."""
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["features", "w"], ["z"]),
-            helper.make_node("Add", ["z", "b"], ["logit"]),
-            helper.make_node("Sigmoid", ["logit"], ["score"]),
-        ],
-        "constant",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, FEATURES])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
-        [
-            helper.make_tensor("w", TensorProto.FLOAT, [FEATURES, 1], [0.0] * FEATURES),
-            helper.make_tensor("b", TensorProto.FLOAT, [1], [score_logit]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-
-
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
     root = tmp_path / "models"
-    _constant_model(root / "scorer" / "1" / "model.onnx", 6.0)  # always class 1
-    _constant_model(root / "scorer" / "2" / "model.onnx", -6.0)  # always class 0
+    write_linear_model(root / "scorer" / "1" / "model.onnx", {}, 6.0)  # always class 1
+    write_linear_model(root / "scorer" / "2" / "model.onnx", {}, -6.0)  # always class 0
     return root
 
 
