@@ -15,10 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
-import onnx
 import pytest
 from aiohttp import web
-from onnx import TensorProto, helper
 
 from modelrollout_operator.api.v1alpha1 import Experiment, ExperimentPhase
 from modelrollout_operator.local.loading import LoadGenerator, LoadProfile, TrafficSample
@@ -29,33 +27,12 @@ from modelrollout_operator.local.traffic import AdminRouter
 from modelrollout_operator.metrics import PrometheusProvider
 from modelrollout_operator.rollout import SetTraffic
 from modelrollout_operator.routing import ExperimentRef, VersionRef
+from tests.support.onnx_models import write_linear_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
 FEATURES = 39
 HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
-
-
-def _constant_model(path: Path, score_logit: float) -> None:
-    """features [-1, 39] -> score [-1, 1]: a fixed answer (what it answers is not the point)."""
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["features", "w"], ["z"]),
-            helper.make_node("Add", ["z", "b"], ["logit"]),
-            helper.make_node("Sigmoid", ["logit"], ["score"]),
-        ],
-        "constant",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, FEATURES])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
-        [
-            helper.make_tensor("w", TensorProto.FLOAT, [FEATURES, 1], [0.0] * FEATURES),
-            helper.make_tensor("b", TensorProto.FLOAT, [1], [score_logit]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
 
 
 class FlakyFront:
@@ -110,8 +87,8 @@ async def flaky(tmp_path: Path) -> AsyncIterator[tuple[Supervisor, Path, FlakyFr
     if binary is None:
         pytest.skip("the prometheus binary is not installed (apt-get install prometheus)")
     repository = tmp_path / "models"
-    _constant_model(repository / "scorer" / "1" / "model.onnx", 3.0)
-    _constant_model(repository / "scorer" / "2" / "model.onnx", 3.0)
+    write_linear_model(repository / "scorer" / "1" / "model.onnx", {}, 3.0)
+    write_linear_model(repository / "scorer" / "2" / "model.onnx", {}, 3.0)
     with Supervisor(tmp_path / "logs") as supervisor:
         server = start_gateway(supervisor, repository)  # the candidate's own version server
         front = FlakyFront(server.url)

@@ -13,9 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from modelrollout_operator.api.v1alpha1 import Experiment, ExperimentPhase
 from modelrollout_operator.cli.liveview import render_experiment
@@ -29,36 +27,12 @@ from modelrollout_operator.metrics import PrometheusProvider
 from modelrollout_operator.notifying import Notifier
 from modelrollout_operator.rollout import EmitEvent, SetTraffic
 from modelrollout_operator.routing import ExperimentRef, VersionRef
+from tests.support.onnx_models import write_linear_model
 from tests.support.webhooks import WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
 FEATURES = 39
-
-
-def _linear_model(path: Path, weights: dict[int, float], bias: float) -> None:
-    """features [-1, 39] -> score = sigmoid(w . x + b), [-1, 1]."""
-    w = [0.0] * FEATURES
-    for i, v in weights.items():
-        w[i] = v
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["features", "w"], ["z"]),
-            helper.make_node("Add", ["z", "b"], ["logit"]),
-            helper.make_node("Sigmoid", ["logit"], ["score"]),
-        ],
-        "linear",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, FEATURES])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
-        [
-            helper.make_tensor("w", TensorProto.FLOAT, [FEATURES, 1], w),
-            helper.make_tensor("b", TensorProto.FLOAT, [1], [bias]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
 
 
 def _population(segment: float, rows: int, seed: int) -> TrafficSample:
@@ -79,8 +53,8 @@ async def parts(tmp_path: Path) -> AsyncIterator[tuple[Supervisor, Path, str]]:
     repository = tmp_path / "models"
     # v1 reads x0 only. v2 also leans on x1: the same answers where x1 = 0.5, wrong on half
     # of the rows where x1 = 1.0 (it says 1 unless x0 < -2).
-    _linear_model(repository / "scorer" / "1" / "model.onnx", {0: 10.0}, 0.0)
-    _linear_model(repository / "scorer" / "2" / "model.onnx", {0: 10.0, 1: 40.0}, -20.0)
+    write_linear_model(repository / "scorer" / "1" / "model.onnx", {0: 10.0}, 0.0)
+    write_linear_model(repository / "scorer" / "2" / "model.onnx", {0: 10.0, 1: 40.0}, -20.0)
     with Supervisor(tmp_path / "logs") as supervisor:
         yield supervisor, repository, binary
 

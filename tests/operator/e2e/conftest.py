@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from modelrollout_operator.k8s.client import Connection, KubeClient
+from modelrollout_operator.k8s.client import MODELVERSIONS, Connection, KubeClient
+from tests.operator.e2e.scenarios import create_versions, status_of
 from tests.support.kubernetes import (
     FakeKubelet,
     OperatorProcess,
@@ -117,6 +118,27 @@ async def metrics_eventually(
 
     result: str = await wait_until(check, timeout, f"metrics {lines}", operator)
     return result
+
+
+async def operator_with_ready_versions(
+    start_operator: Callable[[], Any],
+    kube: KubeClient,
+    prometheus: PrometheusServer,
+    series: str = 'modelrollout_feedback_total{version="2"}',
+) -> OperatorProcess:
+    """The operator started, scorer-v1 and scorer-v2 created and Ready, and the gateway's
+    `series` of the candidate scraped by Prometheus: where every rollout scenario begins."""
+    op: OperatorProcess = await start_operator()
+    await create_versions(kube)
+
+    async def both_ready() -> bool:
+        a = await status_of(kube, "scorer-v1", MODELVERSIONS)
+        b = await status_of(kube, "scorer-v2", MODELVERSIONS)
+        return a.get("phase") == b.get("phase") == "Ready"
+
+    await wait_until(both_ready, 60, "both versions Ready", op)
+    prometheus.wait_for_series(series)
+    return op
 
 
 @pytest.fixture()

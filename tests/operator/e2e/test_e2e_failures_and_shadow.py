@@ -13,9 +13,9 @@ import pytest
 from prometheus_client import start_http_server
 
 from modelrollout_inference.metrics import GatewayMetrics
-from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
-from tests.operator.e2e.conftest import wait_until
-from tests.operator.e2e.scenarios import NS, create_versions, server_fields, status_of
+from modelrollout_operator.k8s.client import EXPERIMENTS, KubeClient
+from tests.operator.e2e.conftest import operator_with_ready_versions, wait_until
+from tests.operator.e2e.scenarios import NS, server_fields, status_of
 from tests.support.prometheus import PROMETHEUS, SKIP_REASON, PrometheusServer, free_port
 
 MODEL = "scorer"
@@ -99,15 +99,6 @@ def _experiment(name: str, strategy: dict[str, Any], metrics: list[dict[str, Any
     }  # fmt: skip
 
 
-async def _ready(kube: KubeClient, op: Any) -> None:
-    async def both_ready() -> bool:
-        a = await status_of(kube, "scorer-v1", MODELVERSIONS)
-        b = await status_of(kube, "scorer-v2", MODELVERSIONS)
-        return a.get("phase") == b.get("phase") == "Ready"
-
-    await wait_until(both_ready, 60, "both versions Ready", op)
-
-
 async def _ended(kube: KubeClient, name: str, op: Any, timeout: float = 60) -> dict[str, Any]:
     async def done() -> dict[str, Any] | None:
         st = await status_of(kube, name)
@@ -121,10 +112,9 @@ async def test_a_candidate_rescued_by_fallback_half_the_time_is_rolled_back_on_e
     cluster: Any, kube: KubeClient, kubelet: Any, gateway: Gateway, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_requests_total{version="2"}')
+    op = await operator_with_ready_versions(
+        start_operator, kube, prometheus, 'modelrollout_requests_total{version="2"}'
+    )
 
     def tick() -> None:
         # v2 fails every second request it gets; v1 answers those with 200 (no 5xx anywhere)
@@ -151,10 +141,9 @@ async def test_a_shadow_model_more_accurate_than_the_served_one_is_judged_better
     cluster: Any, kube: KubeClient, kubelet: Any, gateway: Gateway, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_shadow_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(
+        start_operator, kube, prometheus, 'modelrollout_shadow_feedback_total{version="2"}'
+    )
 
     def tick() -> None:
         gateway.answer("1", "stable", 100, 80)  # every user served by v1, right 80% of the time

@@ -28,8 +28,8 @@ from modelrollout_operator.k8s.client import (
     Resource,
 )
 from modelrollout_operator.notifying import SIGNATURE_HEADER, verify
-from tests.operator.e2e.conftest import events_eventually, wait_until
-from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
+from tests.operator.e2e.conftest import events_eventually, operator_with_ready_versions, wait_until
+from tests.operator.e2e.scenarios import NS, experiment, status_of, traffic
 from tests.support.webhooks import WebhookReceiver, down_url
 
 SECRETS = Resource("", "v1", "secrets")
@@ -52,15 +52,6 @@ async def _signed_notify(kube: KubeClient, url: str, *extra: dict[str, Any]) -> 
     })  # fmt: skip
     hook = {"url": url, "secretKeyRef": {"name": "hooks", "key": "hmac"}}
     return {"webhooks": [hook, *extra]}
-
-
-async def _ready(kube: KubeClient, op: Any) -> None:
-    async def both_ready() -> bool:
-        a = await status_of(kube, "scorer-v1", MODELVERSIONS)
-        b = await status_of(kube, "scorer-v2", MODELVERSIONS)
-        return a.get("phase") == b.get("phase") == "Ready"
-
-    await wait_until(both_ready, 60, "both versions Ready", op)
 
 
 async def _routed(kube: KubeClient, name: str) -> dict[str, int]:
@@ -102,10 +93,7 @@ async def test_a_regression_after_the_promotion_rolls_back_inside_the_holdback_w
 ) -> None:  # fmt: skip
     slow = WebhookReceiver(delay=8.0)  # answers after 8 s: a pass waiting for it would show
     await slow.start()
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     notify = await _signed_notify(kube, receiver.url, {"url": slow.url}, {"url": down_url()})
     accuracy = {"now": 0.92}
     try:
@@ -169,10 +157,7 @@ async def test_undo_restores_the_previous_version_at_100_with_one_command(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     async with traffic(gateway_metrics, lambda: 0.92):
         await kube.create(EXPERIMENTS, NS, experiment(
             "oops", steps=[50, 100], promotion={"holdback": {"percent": 5, "duration": "10m"}},
@@ -230,10 +215,7 @@ async def test_a_clean_holdback_window_retires_the_previous_version(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any, receiver: WebhookReceiver,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     notify = await _signed_notify(kube, receiver.url)
     async with traffic(gateway_metrics, lambda: 0.92):
         await kube.create(EXPERIMENTS, NS, experiment(
@@ -264,10 +246,7 @@ async def test_undo_within_the_scale_down_delay_of_a_plain_promotion_is_instant(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     async with traffic(gateway_metrics, lambda: 0.92):
         await kube.create(EXPERIMENTS, NS, experiment(
             "plain", steps=[50, 100], promotion={"scaleDownDelay": "2m"},

@@ -6,24 +6,20 @@ import json
 from typing import Any
 
 from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
-from tests.operator.e2e.conftest import events_eventually, metrics_eventually, wait_until
-from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
+from tests.operator.e2e.conftest import (
+    events_eventually,
+    metrics_eventually,
+    operator_with_ready_versions,
+    wait_until,
+)
+from tests.operator.e2e.scenarios import NS, experiment, status_of, traffic
 
 
 async def test_good_candidate_is_promoted_step_by_step(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-
-    async def both_ready() -> bool:
-        a = await status_of(kube, "scorer-v1", MODELVERSIONS)
-        b = await status_of(kube, "scorer-v2", MODELVERSIONS)
-        return a.get("phase") == b.get("phase") == "Ready"
-
-    await wait_until(both_ready, 60, "both versions Ready", op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     async with traffic(gateway_metrics, lambda: 0.95):
         await kube.create(
             EXPERIMENTS,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
-from tests.operator.e2e.conftest import wait_until
-from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
+from modelrollout_operator.k8s.client import EXPERIMENTS, KubeClient
+from tests.operator.e2e.conftest import operator_with_ready_versions, wait_until
+from tests.operator.e2e.scenarios import NS, experiment, status_of, traffic
 
 
 def _history(cluster: Any, key: tuple[str, str, str]) -> list[dict[str, Any]]:
@@ -18,16 +18,7 @@ async def test_restarts_at_every_step_neither_repeat_nor_skip(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-
-    async def both_ready() -> bool:
-        a = await status_of(kube, "scorer-v1", MODELVERSIONS)
-        b = await status_of(kube, "scorer-v2", MODELVERSIONS)
-        return a.get("phase") == b.get("phase") == "Ready"
-
-    await wait_until(both_ready, 60, "both versions Ready", op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     kills = 0
     async with traffic(gateway_metrics, lambda: 0.95):
         await kube.create(EXPERIMENTS, NS, experiment("phoenix", steps=[10, 25, 50, 100]))

@@ -7,17 +7,13 @@ import time
 from typing import Any
 
 from modelrollout_operator.k8s.client import CONFIGMAPS, EXPERIMENTS, MODELVERSIONS, KubeClient
-from tests.operator.e2e.conftest import events_eventually, metrics_eventually, wait_until
-from tests.operator.e2e.scenarios import NS, create_versions, experiment, status_of, traffic
-
-
-async def _ready(kube: KubeClient, op: Any) -> None:
-    async def both_ready() -> bool:
-        a = await status_of(kube, "scorer-v1", MODELVERSIONS)
-        b = await status_of(kube, "scorer-v2", MODELVERSIONS)
-        return a.get("phase") == b.get("phase") == "Ready"
-
-    await wait_until(both_ready, 60, "both versions Ready", op)
+from tests.operator.e2e.conftest import (
+    events_eventually,
+    metrics_eventually,
+    operator_with_ready_versions,
+    wait_until,
+)
+from tests.operator.e2e.scenarios import NS, experiment, status_of, traffic
 
 
 async def _weight(kube: KubeClient, name: str) -> int:
@@ -32,10 +28,7 @@ async def test_accuracy_drop_mid_rollout_rolls_back_in_one_action(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     accuracy = {"now": 0.92}
     async with traffic(gateway_metrics, lambda: accuracy["now"]):
         await kube.create(EXPERIMENTS, NS, experiment("drop", steps=[10, 25, 50, 75, 100]))
@@ -82,10 +75,7 @@ async def test_p99_latency_over_its_bound_rolls_back(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     async with traffic(gateway_metrics, lambda: 0.92, candidate_latency=lambda: 0.8):
         await kube.create(EXPERIMENTS, NS, experiment("slow", steps=[10, 50, 100]))
 
@@ -103,10 +93,7 @@ async def test_prometheus_gone_never_promotes_and_follows_the_no_data_policy(
     cluster: Any, kube: KubeClient, kubelet: Any, gateway_metrics: Any, prometheus: Any,
     start_operator: Any,
 ) -> None:  # fmt: skip
-    op = await start_operator()
-    await create_versions(kube)
-    await _ready(kube, op)
-    prometheus.wait_for_series('modelrollout_feedback_total{version="2"}')
+    op = await operator_with_ready_versions(start_operator, kube, prometheus)
     async with traffic(gateway_metrics, lambda: 0.95):
         await kube.create(
             EXPERIMENTS, NS, experiment("blind", steps=[10, 50, 100], no_data="rollback")
