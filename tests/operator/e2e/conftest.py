@@ -137,7 +137,8 @@ async def operator_with_ready_versions(
         return a.get("phase") == b.get("phase") == "Ready"
 
     await wait_until(both_ready, 60, "both versions Ready", op)
-    prometheus.wait_for_series(series)
+    # In a thread: this loop also serves kmock, and the operator must not stall meanwhile.
+    await asyncio.to_thread(prometheus.wait_for_series, series)
     return op
 
 

@@ -194,7 +194,9 @@ async def test_model_retrains_from_its_labels_promotes_rolls_back_and_rejects_ac
             return (await status_of(kube, "scorer", MODELS)).get("inServiceVersion")
 
         assert await wait_until(in_service, 60, "v1 adopted", op) == 1
-        prometheus.wait_for_series('modelrollout_feedback_total{version="1"}')
+        await asyncio.to_thread(
+            prometheus.wait_for_series, 'modelrollout_feedback_total{version="1"}'
+        )
         async with labelled_traffic(kube, cluster, gateway_metrics):
             # 1. Labels reach the threshold: version 2 is created. Kill the operator while it
             #    trains; the new one follows the same training (no second version).
