@@ -27,6 +27,7 @@ from ..k8s.client import EXPERIMENTS, MODELVERSIONS, PODS, Conflict, Resource
 from ..metrics import PrometheusProvider
 from ..metrics.promql import accuracy_queries, quote, seconds
 from ..resources.naming import job_name
+from ..rollout import EmitEvent
 from ..rollout.learning import (
     LABEL_MANAGED,
     Context,
@@ -35,7 +36,6 @@ from ..rollout.learning import (
     CreateVersion,
     DeleteVersion,
     ExperimentFacts,
-    ModelEvent,
     VersionFacts,
     decide,
 )
@@ -254,7 +254,7 @@ async def model_pass(services: Services, namespace: str, name: str) -> float | N
             await kube.delete(MODELVERSIONS, namespace, action.name)
             log.info("model.pruned", model=name, namespace=namespace, version=action.name)
     for action in decision.actions:
-        if isinstance(action, ModelEvent):
+        if isinstance(action, EmitEvent):
             await kube.event(body, action.type, action.reason, action.message)
             log.info("model.decision", model=name, namespace=namespace, reason=action.reason,
                      message=action.message)  # fmt: skip

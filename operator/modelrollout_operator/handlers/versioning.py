@@ -25,7 +25,6 @@ from ..resources.lifecycle import (
     JobFacts,
     ScaleServing,
     ServingFacts,
-    VersionEvent,
     VersionStep,
     advance_version,
     init_failure,
@@ -38,6 +37,7 @@ from ..resources.manifests import (
 )
 from ..resources.naming import LABEL_MODELVERSION, job_name, serving_name
 from ..resources.updating import stamped, update_patch
+from ..rollout import EmitEvent
 from .services import Services
 from .statuses import status_patch
 
@@ -270,7 +270,7 @@ async def _apply(
     # Events and counters only after the status is written: a lost write repeats the pass,
     # and the phase change (hence the event) is then seen again only if it really happens.
     for action in step.actions:
-        if isinstance(action, VersionEvent):
+        if isinstance(action, EmitEvent):
             await kube.event(body, action.type, action.reason, action.message)
             log.info("modelversion.phase", name=name, namespace=namespace,
                      phase=step.status.phase.value, message=action.message)  # fmt: skip

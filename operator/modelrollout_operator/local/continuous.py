@@ -40,7 +40,6 @@ from ..rollout.learning import (
     CreateVersion,
     DeleteVersion,
     ExperimentFacts,
-    ModelEvent,
     VersionFacts,
     decide,
     experiment_body,
@@ -256,9 +255,9 @@ class ContinuousRunner:
                           counts, datetime.now(UTC))  # fmt: skip
         status = decision.status
         # Events first: the decision is told before its (long) consequences run.
-        ordered = sorted(decision.actions, key=lambda a: not isinstance(a, ModelEvent))
+        ordered = sorted(decision.actions, key=lambda a: not isinstance(a, EmitEvent))
         for action in ordered:
-            if isinstance(action, ModelEvent):
+            if isinstance(action, EmitEvent):
                 self.tell(f"{'!' if action.type == 'Warning' else '*'} {action.reason}: "
                           f"{action.message}")  # fmt: skip
             elif isinstance(action, CreateVersion):

@@ -20,6 +20,7 @@ from ..api.v1alpha1 import (
     SplitMetrics,
     set_condition,
 )
+from ..rollout.model import EmitEvent
 from .naming import endpoint_url, job_name
 from .training import TrainerResultError, gate_failures, parse_trainer_result
 
@@ -110,20 +111,12 @@ class ScaleServing:
 
 
 @dataclass(frozen=True)
-class VersionEvent:
-    reason: str
-    message: str
-    type: Literal["Normal", "Warning"] = "Normal"
-    kind: Literal["event"] = "event"
-
-
-@dataclass(frozen=True)
 class CountTraining:
     result: Literal["succeeded", "failed", "rejected"]
     kind: Literal["count-training"] = "count-training"
 
 
-VersionAction = CreateJob | EnsureServing | ScaleServing | VersionEvent | CountTraining
+VersionAction = CreateJob | EnsureServing | ScaleServing | EmitEvent | CountTraining
 
 
 @dataclass(frozen=True)
@@ -296,7 +289,7 @@ def _with_phase_event(
     if new.phase != old.phase:
         warning = new.phase in FINAL_PHASES
         out.append(
-            VersionEvent(
+            EmitEvent(
                 reason=new.phase.value,
                 message=new.message or new.phase.value,
                 type="Warning" if warning else "Normal",

@@ -37,6 +37,7 @@ from ..api.v1alpha1 import (
     parse_duration,
 )
 from ..api.v1alpha1.base import MAX_DURATION_SECONDS
+from .model import EmitEvent
 
 LABEL_MODEL = "modelrollout.dev/model"
 LABEL_MANAGED = "modelrollout.dev/managed-by"  # "model": created by the Model's loop
@@ -110,15 +111,7 @@ class DeleteVersion:
     kind: Literal["delete-version"] = "delete-version"
 
 
-@dataclass(frozen=True)
-class ModelEvent:
-    reason: str
-    message: str
-    type: Literal["Normal", "Warning"] = "Normal"
-    kind: Literal["event"] = "event"
-
-
-Action = CreateVersion | CreateExperiment | DeleteVersion | ModelEvent
+Action = CreateVersion | CreateExperiment | DeleteVersion | EmitEvent
 
 
 @dataclass(frozen=True)
@@ -239,7 +232,7 @@ class _Record:
         self.actions: list[Action] = []
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.actions.append(ModelEvent(reason, message, "Warning" if warning else "Normal"))
+        self.actions.append(EmitEvent(reason, message, "Warning" if warning else "Normal"))
 
     def entry(self, v: VersionFacts, trigger: str = "") -> HistoryEntry:
         for e in self.st.history:

@@ -17,10 +17,10 @@ from modelrollout_operator.resources.lifecycle import (
     JobFacts,
     ScaleServing,
     ServingFacts,
-    VersionEvent,
     advance_version,
 )
 from modelrollout_operator.resources.training import gate_failures, parse_trainer_result
+from modelrollout_operator.rollout import EmitEvent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SHA = "b" * 64
@@ -76,7 +76,7 @@ def test_accepted_training_deploys_and_counts_a_success() -> None:
     ready = advance_version(mv(step.status.to_wire()), None, ServingFacts(1, 1), NOW)
     assert ready.status.phase == Phase.READY
     assert ready.status.endpoint == "http://scorer-v2-server.ml.svc:8000"
-    assert any(isinstance(a, VersionEvent) and a.reason == "Ready" for a in ready.actions)
+    assert any(isinstance(a, EmitEvent) and a.reason == "Ready" for a in ready.actions)
 
 
 def test_training_below_the_gate_is_rejected_with_the_numbers() -> None:
@@ -93,7 +93,7 @@ def test_training_below_the_gate_is_rejected_with_the_numbers() -> None:
     assert accepted.status == "False"
     assert accepted.message == "test accuracy 0.81 < minAccuracy 0.85"
     assert CountTraining("rejected") in step.actions
-    assert any(isinstance(a, VersionEvent) and a.type == "Warning" for a in step.actions)
+    assert any(isinstance(a, EmitEvent) and a.type == "Warning" for a in step.actions)
     # Final: later passes change nothing.
     assert advance_version(mv(step.status.to_wire()), None, None, NOW).actions == ()
 

@@ -20,11 +20,11 @@ from modelrollout_operator.handlers.versioning import _serving_facts
 from modelrollout_operator.resources.lifecycle import (
     INIT_REFUSED_EXIT_CODES,
     ServingFacts,
-    VersionEvent,
     advance_version,
     init_failure,
 )
 from modelrollout_operator.resources.manifests import REPOSITORY_MOUNT, serving_deployment
+from modelrollout_operator.rollout import EmitEvent
 from tests.support.inpod.podsecurity import violations
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -109,7 +109,7 @@ def test_a_tampered_artifact_fails_the_version_and_its_status_names_the_file_and
     ready = next(c for c in step.status.conditions if c.type == "Ready")
     assert (ready.status, ready.reason) == ("False", "ArtifactRejected")
     assert tampered in ready.message
-    (event,) = [a for a in step.actions if isinstance(a, VersionEvent)]
+    (event,) = [a for a in step.actions if isinstance(a, EmitEvent)]
     assert (event.type, event.reason) == ("Warning", "Failed")
     # Final: a later pass (the pod still crash-looping) changes nothing and emits nothing.
     again = advance_version(

@@ -26,6 +26,7 @@ from modelrollout_operator.api.v1alpha1 import (
     ModelVersion,
     Outcome,
 )
+from modelrollout_operator.rollout import EmitEvent
 from modelrollout_operator.rollout.learning import (
     Context,
     Counts,
@@ -33,7 +34,6 @@ from modelrollout_operator.rollout.learning import (
     CreateVersion,
     DeleteVersion,
     ExperimentFacts,
-    ModelEvent,
     VersionFacts,
     back_off_seconds,
     decide,
@@ -174,7 +174,7 @@ def test_rolled_back_version_is_recorded_the_one_in_service_stays_and_the_next_w
     assert d.status.in_service == "scorer-v1"
     assert d.status.history[-1].outcome == Outcome.ROLLED_BACK
     assert d.status.failures_in_a_row == 1
-    assert any(isinstance(a, ModelEvent) and a.type == "Warning" for a in d.actions)
+    assert any(isinstance(a, EmitEvent) and a.type == "Warning" for a in d.actions)
     # Back-off: 10m doubled once = 20m after the rollback was recorded.
     nxt = decide(CTX, _spec(), d.status, versions, exps, Counts(labelled_rows=500), now)
     assert not [a for a in nxt.actions if isinstance(a, CreateVersion)]
