@@ -49,6 +49,16 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     return ref
 
 
+def owned_metadata(owner: dict[str, Any], name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """metadata of an object `owner` owns: in the owner's namespace, garbage-collected with it."""
+    return {
+        "name": name,
+        "namespace": owner["metadata"].get("namespace"),
+        "labels": labels,
+        "ownerReferences": [owner_reference(owner)],
+    }
+
+
 def training_job(
     owner: dict[str, Any], spec: ModelVersionSpec, *, workloads: WorkloadSettings | None = None
 ) -> dict[str, Any]:
@@ -101,12 +111,7 @@ def training_job(
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": job_name(name),
-            "namespace": meta.get("namespace"),
-            "labels": labels,
-            "ownerReferences": [owner_reference(owner)],
-        },
+        "metadata": owned_metadata(owner, job_name(name), labels),
         "spec": {
             "backoffLimit": training.retries,
             "activeDeadlineSeconds": max(1, round(parse_duration(training.deadline))),
@@ -341,12 +346,7 @@ def serving_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": serving_name(name),
-            "namespace": meta.get("namespace"),
-            "labels": labels,
-            "ownerReferences": [owner_reference(owner)],
-        },
+        "metadata": owned_metadata(owner, serving_name(name), labels),
         "spec": {
             "replicas": serving.replicas if replicas is None else replicas,
             "selector": {"matchLabels": serving_selector(name)},
@@ -389,12 +389,7 @@ def serving_service(owner: dict[str, Any], spec: ModelVersionSpec) -> dict[str, 
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": serving_name(name),
-            "namespace": meta.get("namespace"),
-            "labels": labels,
-            "ownerReferences": [owner_reference(owner)],
-        },
+        "metadata": owned_metadata(owner, serving_name(name), labels),
         "spec": {
             "type": "ClusterIP",
             "selector": serving_selector(name),
