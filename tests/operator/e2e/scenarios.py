@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
@@ -89,20 +89,14 @@ async def status_of(kube: KubeClient, name: str, res: Any = EXPERIMENTS) -> dict
 
 
 @contextlib.asynccontextmanager
-async def traffic(
-    source: GatewayMetrics,
-    candidate_accuracy: Callable[[], float],
-    candidate_latency: Callable[[], float] = lambda: 0.02,
-    per_tick: int = 100,
-) -> AsyncIterator[None]:
-    """Labelled load on both versions every 0.5 s: baseline right 90% of the time."""
+async def every_half_second(tick: Callable[[], Awaitable[None] | None]) -> AsyncIterator[None]:
+    """Run `tick` (a function or a coroutine function) every 0.5 s in the background."""
 
     async def run() -> None:
         while True:
-            source.serve("1", "stable", requests=per_tick, correct=round(per_tick * 0.9))
-            acc = candidate_accuracy()
-            source.serve("2", "candidate", requests=per_tick, correct=round(per_tick * acc),
-                         latency=candidate_latency())  # fmt: skip
+            result = tick()
+            if result is not None:
+                await result
             await asyncio.sleep(0.5)
 
     task = asyncio.get_running_loop().create_task(run())
@@ -112,3 +106,22 @@ async def traffic(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def traffic(
+    source: GatewayMetrics,
+    candidate_accuracy: Callable[[], float],
+    candidate_latency: Callable[[], float] = lambda: 0.02,
+    per_tick: int = 100,
+) -> AsyncIterator[None]:
+    """Labelled load on both versions every 0.5 s: baseline right 90% of the time."""
+
+    def tick() -> None:
+        source.serve("1", "stable", requests=per_tick, correct=round(per_tick * 0.9))
+        acc = candidate_accuracy()
+        source.serve("2", "candidate", requests=per_tick, correct=round(per_tick * acc),
+                     latency=candidate_latency())  # fmt: skip
+
+    async with every_half_second(tick):
+        yield

@@ -4,9 +4,7 @@ the gateway's own metrics registry, driven like the gateway drives it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +13,7 @@ from prometheus_client import start_http_server
 from modelrollout_inference.metrics import GatewayMetrics
 from modelrollout_operator.k8s.client import EXPERIMENTS, KubeClient
 from tests.operator.e2e.conftest import operator_with_ready_versions, wait_until
-from tests.operator.e2e.scenarios import NS, server_fields, status_of
+from tests.operator.e2e.scenarios import NS, every_half_second, server_fields, status_of
 from tests.support.prometheus import PROMETHEUS, SKIP_REASON, PrometheusServer, free_port
 
 MODEL = "scorer"
@@ -69,22 +67,6 @@ def prometheus(gateway: Gateway) -> Iterator[PrometheusServer]:  # overrides the
     server.close()
 
 
-@contextlib.asynccontextmanager
-async def playing(tick: Callable[[], None]) -> AsyncIterator[None]:
-    async def run() -> None:
-        while True:
-            tick()
-            await asyncio.sleep(0.5)
-
-    task = asyncio.get_running_loop().create_task(run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def _experiment(name: str, strategy: dict[str, Any], metrics: list[dict[str, Any]]) -> dict:
     return {
         "apiVersion": "modelrollout.dev/v1alpha1",
@@ -127,7 +109,7 @@ async def test_a_candidate_rescued_by_fallback_half_the_time_is_rolled_back_on_e
                                                        for w in (20, 50, 100)]}}  # fmt: skip
     metrics = [{"name": "errors", "kind": "errorRate", "max": 0.05, "maxDegradation": 0.02,
                 "window": "5s", "minSamples": 20}]  # fmt: skip
-    async with playing(tick):
+    async with every_half_second(tick):
         await kube.create(EXPERIMENTS, NS, _experiment("fallback", strategy, metrics))
         st = await _ended(kube, "fallback", op)
     assert st["phase"] == "RolledBack", st.get("message")
@@ -156,7 +138,7 @@ async def test_a_shadow_model_more_accurate_than_the_served_one_is_judged_better
     strategy = {"type": "shadow", "shadow": {"percent": 100, "duration": "3s"}}
     metrics = [{"name": "accuracy", "kind": "accuracy", "maxDegradation": 0.02,
                 "minSamples": 100}]  # fmt: skip
-    async with playing(tick):
+    async with every_half_second(tick):
         await kube.create(EXPERIMENTS, NS, _experiment("shadow", strategy, metrics))
         st = await _ended(kube, "shadow", op)
     assert st["phase"] == "Succeeded", st.get("message")

@@ -22,7 +22,13 @@ from modelrollout_operator.handlers.models import MODELS
 from modelrollout_operator.k8s.client import EXPERIMENTS, MODELVERSIONS, KubeClient
 from modelrollout_trainer import cli as trainer_cli
 from tests.operator.e2e.conftest import events_eventually, wait_until
-from tests.operator.e2e.scenarios import NS, prebuilt_version, server_fields, status_of
+from tests.operator.e2e.scenarios import (
+    NS,
+    every_half_second,
+    prebuilt_version,
+    server_fields,
+    status_of,
+)
 from tests.support.kubernetes import FakeKubelet, TrainingOutcome, objects_of
 
 # Test accuracy each retrained version reports (gate 0.8) and how it then does live.
@@ -147,26 +153,19 @@ async def labelled_traffic(kube: KubeClient, cluster: Any, source: Any) -> Async
     """Every 0.5 s: the version in service answers 100 labelled requests (90% right), and a
     running Experiment's candidate 100 more at its live accuracy."""
 
-    async def run() -> None:
-        while True:
-            st = await status_of(kube, "scorer", MODELS)
-            serving = st.get("inServiceVersion") or 1
-            source.serve(str(serving), "stable", requests=100, correct=90)
-            for _, _, exp in objects_of(cluster, "experiments"):
-                if (exp.get("status") or {}).get("phase") in ("Progressing", "Pending", None):
-                    candidate = int(exp["spec"]["candidate"].removeprefix("scorer-v"))
-                    acc = LIVE[candidate]
-                    source.serve(str(candidate), "candidate", requests=100,
-                                 correct=round(100 * acc))  # fmt: skip
-            await asyncio.sleep(0.5)
+    async def tick() -> None:
+        st = await status_of(kube, "scorer", MODELS)
+        serving = st.get("inServiceVersion") or 1
+        source.serve(str(serving), "stable", requests=100, correct=90)
+        for _, _, exp in objects_of(cluster, "experiments"):
+            if (exp.get("status") or {}).get("phase") in ("Progressing", "Pending", None):
+                candidate = int(exp["spec"]["candidate"].removeprefix("scorer-v"))
+                acc = LIVE[candidate]
+                source.serve(str(candidate), "candidate", requests=100,
+                             correct=round(100 * acc))  # fmt: skip
 
-    task = asyncio.get_running_loop().create_task(run())
-    try:
+    async with every_half_second(tick):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _statuses(kube: KubeClient) -> str:
