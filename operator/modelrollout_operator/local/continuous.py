@@ -410,14 +410,13 @@ def run_continuous(
     """The whole scenario: v1 trained and served, the drift, the loop's cycle, the summary.
 
     `options` is the demo's `DemoOptions` (fast, rate, feedback delay, metrics, timeline)."""
-    from ..metrics import PrometheusProvider
     from .configuring import load_manifests
-    from .demo import MissingRequirement, timeline_path
+    from .demo import metrics_provider, timeline_path
     from .loading import read_sample
     from .plotting import draw_cycle
     from .preparing import prepare
     from .recipes import DRIFTED_TRAFFIC_FILE, recipe_for
-    from .servers import find_prometheus, start_gateway, start_prometheus
+    from .servers import start_gateway
 
     timings: dict[str, float] = {}
     manifests = load_manifests(options.examples)
@@ -449,17 +448,9 @@ def run_continuous(
         gateway = start_gateway(supervisor, prepared.repository, prediction_log=log_dir)
         say(f"gateway (embedded ONNX Runtime) on {gateway.url}, prediction log in {log_dir}")
         counters = GatewayCountersProvider(gateway.url, name)
-        binary = find_prometheus() if options.metrics != "counters" else None
-        if options.metrics == "prometheus" and binary is None:
-            raise MissingRequirement("--metrics prometheus: no `prometheus` binary on PATH")
-        provider: MetricsProvider
-        if binary is not None:
-            prometheus = start_prometheus(supervisor, binary, gateway.url, workdir)
-            provider, source = PrometheusProvider(prometheus.url), "prometheus"
-            say(f"metrics: a real Prometheus on {prometheus.url} scraping the gateway every 1s")
-        else:
-            provider, source = GatewayCountersProvider(gateway.url, name), "gateway-counters"
-            say("metrics: the gateway's own /metrics counters")
+        provider, source = metrics_provider(
+            supervisor, options.metrics, gateway.url, name, workdir, say
+        )
         runner = ContinuousRunner(
             model=model,
             manifests=manifests,

@@ -83,6 +83,28 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every `finally`
 
 
+def metrics_provider(
+    supervisor: Supervisor,
+    choice: str,
+    gateway_url: str,
+    model: str,
+    workdir: Path,
+    say: Callable[[str], None],
+) -> tuple[MetricsProvider, str]:
+    """What the analysis reads, and its name: a real Prometheus scraping the gateway when one
+    is installed (`--metrics prometheus` insists on it), else the gateway's own counters."""
+    binary = find_prometheus() if choice != "counters" else None
+    if choice == "prometheus" and binary is None:
+        raise MissingRequirement("--metrics prometheus: no `prometheus` binary on PATH")
+    if binary is not None:
+        prometheus = start_prometheus(supervisor, binary, gateway_url, workdir)
+        say(f"metrics: a real Prometheus on {prometheus.url} scraping the gateway every 1s")
+        return PrometheusProvider(prometheus.url), "prometheus"
+    why = "--metrics counters" if choice == "counters" else "no `prometheus` on PATH"
+    say(f"metrics: the gateway's own /metrics counters ({why})")
+    return GatewayCountersProvider(gateway_url, model), "gateway-counters"
+
+
 def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
     """Run both scenarios; 0 only when each ends as it should."""
     preflight()
@@ -159,22 +181,9 @@ def _run(
         timings["prepareSeconds"] = time.monotonic() - started
         gateway = start_gateway(supervisor, prepared.repository)
         say(f"gateway (embedded ONNX Runtime) on {gateway.url}")
-        binary = find_prometheus() if options.metrics != "counters" else None
-        if options.metrics == "prometheus" and binary is None:
-            raise MissingRequirement("--metrics prometheus: no `prometheus` binary on PATH")
-        provider: MetricsProvider
-        if binary is not None:
-            prometheus = start_prometheus(supervisor, binary, gateway.url, workdir)
-            provider = PrometheusProvider(prometheus.url)
-            source = "prometheus"
-            say(f"metrics: a real Prometheus on {prometheus.url} scraping the gateway every 1s")
-        else:
-            provider = GatewayCountersProvider(gateway.url, experiments[0].spec.model)
-            source = "gateway-counters"
-            why = (
-                "--metrics counters" if options.metrics == "counters" else "no `prometheus` on PATH"
-            )
-            say(f"metrics: the gateway's own /metrics counters ({why})")
+        provider, source = metrics_provider(
+            supervisor, options.metrics, gateway.url, experiments[0].spec.model, workdir, say
+        )
         timings["startSeconds"] = time.monotonic() - started - timings["prepareSeconds"]
         runner = ScenarioRunner(
             manifests=manifests,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .timeline import Tick
 
@@ -105,11 +106,20 @@ def draw_timeline(ticks: Sequence[Tick], path: Path, title: str) -> Path:
         top.annotate(
             experiment, xy=(start, 104), fontsize=9, color="#444444", annotation_clip=False
         )
+    return _save(
+        fig, top, bottom, f"accuracy (labelled feedback,\n>= {MIN_SAMPLES} labels)", title, path
+    )
+
+
+def _save(fig: Any, top: Any, bottom: Any, accuracy_label: str, title: str, path: Path) -> Path:
+    """Both timelines' frame: weights above, accuracy below, shared time axis; written to path."""
+    import matplotlib.pyplot as plt  # lazily, as the drawing functions do
+
     top.set_ylabel("traffic weight (%)")
     top.set_ylim(-5, 112)
     top.grid(alpha=0.3)
     top.legend(loc="center left", fontsize=9)
-    bottom.set_ylabel(f"accuracy (labelled feedback,\n>= {MIN_SAMPLES} labels)")
+    bottom.set_ylabel(accuracy_label)
     bottom.set_xlabel("seconds since the demo started")
     bottom.grid(alpha=0.3)
     bottom.legend(loc="lower left", fontsize=9)
@@ -170,17 +180,4 @@ def draw_cycle(
         top.annotate(label, xy=(moment, 104 - 14 * (i % 4)), xytext=(2, 0),
                      textcoords="offset points", fontsize=8, color=color,
                      annotation_clip=False)  # fmt: skip
-    top.set_ylabel("traffic weight (%)")
-    top.set_ylim(-5, 112)
-    top.grid(alpha=0.3)
-    top.legend(loc="center left", fontsize=9)
-    bottom.set_ylabel("live accuracy\n(labels of the last 5s)")
-    bottom.set_xlabel("seconds since the demo started")
-    bottom.grid(alpha=0.3)
-    bottom.legend(loc="lower left", fontsize=9)
-    fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, top, bottom, "live accuracy\n(labels of the last 5s)", title, path)
